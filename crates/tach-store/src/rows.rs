@@ -1,0 +1,290 @@
+//! Binding typed values and decoding rows: traits, distinguishing traits, events and streams.
+
+use std::collections::HashMap;
+
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::dialect::Dialect;
+use crate::error::{Context, Error, Result};
+use crate::sql::{AnyQuery, SqlBuf, from_micros, micros, query};
+use crate::types::{DistValue, Event, StreamRow, StreamState, Trait, TraitValue, type_code};
+
+/// Columns of `streams` read by [`decode_stream`], in order.
+pub(crate) const STREAM_COLS: &str = "id, trigger_name, state, first_event, last_event, \
+     expire_timestamp, fire_timestamp, distinguishing_key, active_key, fire_state, error, \
+     event_count";
+
+/// Rows per `IN (...)` list when loading children of many parents.
+const IN_CHUNK: usize = 500;
+
+/// Binds `type, t_string, t_int, t_float, t_datetime` (one typed column set, the rest NULL).
+fn bind_typed(
+    q: AnyQuery,
+    code: i16,
+    text: Option<&str>,
+    int: Option<i64>,
+    float: Option<f64>,
+    datetime: Option<i64>,
+) -> AnyQuery {
+    q.bind(code).bind(text).bind(int).bind(float).bind(datetime)
+}
+
+/// Binds `type, t_string, t_int, t_float, t_datetime` of a trait value.
+pub(crate) fn bind_trait_value(q: AnyQuery, value: &TraitValue) -> AnyQuery {
+    match value {
+        TraitValue::Text(s) => bind_typed(q, type_code::TEXT, Some(s), None, None, None),
+        TraitValue::Int(i) => bind_typed(q, type_code::INT, None, Some(*i), None, None),
+        TraitValue::Float(f) => bind_typed(q, type_code::FLOAT, None, None, Some(*f), None),
+        TraitValue::Datetime(t) => {
+            bind_typed(q, type_code::DATETIME, None, None, None, Some(micros(*t)))
+        }
+    }
+}
+
+/// Binds `type, t_string, t_int, t_float, t_datetime, t_end` of a distinguishing value.
+pub(crate) fn bind_dist_value(q: AnyQuery, value: &DistValue) -> AnyQuery {
+    let none = None::<i64>;
+    match value {
+        DistValue::Text(s) => bind_typed(q, type_code::TEXT, Some(s), None, None, None).bind(none),
+        DistValue::Int(i) => bind_typed(q, type_code::INT, None, Some(*i), None, None).bind(none),
+        DistValue::Float(f) => {
+            bind_typed(q, type_code::FLOAT, None, None, Some(*f), None).bind(none)
+        }
+        DistValue::Datetime(t) => {
+            bind_typed(q, type_code::DATETIME, None, None, None, Some(micros(*t))).bind(none)
+        }
+        DistValue::Range { begin, end } => bind_typed(
+            q,
+            type_code::TIMERANGE,
+            None,
+            None,
+            None,
+            Some(micros(*begin)),
+        )
+        .bind(micros(*end)),
+    }
+}
+
+fn get<'r, T>(row: &'r AnyRow, idx: usize, what: &'static str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get::<T, _>(idx).ctx(what)
+}
+
+fn missing(kind: &str, name: &str) -> Error {
+    Error::InvalidData {
+        what: format!("{kind} {name:?} has no value in its typed column"),
+    }
+}
+
+/// Decodes `type, t_string, t_int, t_float, t_datetime[, t_end]` starting at column `at`.
+fn decode_typed(row: &AnyRow, at: usize, name: &str, with_end: bool) -> Result<DistValue> {
+    const WHAT: &str = "reading a trait value";
+    let code: i16 = get(row, at, WHAT)?;
+    Ok(match code {
+        type_code::TEXT => {
+            DistValue::Text(get::<Option<String>>(row, at + 1, WHAT)?.unwrap_or_default())
+        }
+        type_code::INT => DistValue::Int(
+            get::<Option<i64>>(row, at + 2, WHAT)?.ok_or_else(|| missing("int trait", name))?,
+        ),
+        type_code::FLOAT => DistValue::Float(
+            get::<Option<f64>>(row, at + 3, WHAT)?.ok_or_else(|| missing("float trait", name))?,
+        ),
+        type_code::DATETIME => DistValue::Datetime(from_micros(
+            get::<Option<i64>>(row, at + 4, WHAT)?
+                .ok_or_else(|| missing("datetime trait", name))?,
+        )?),
+        type_code::TIMERANGE if with_end => {
+            let begin: Option<i64> = get(row, at + 4, WHAT)?;
+            let end: Option<i64> = get(row, at + 5, WHAT)?;
+            match (begin, end) {
+                (Some(b), Some(e)) => DistValue::Range {
+                    begin: from_micros(b)?,
+                    end: from_micros(e)?,
+                },
+                _ => return Err(missing("timerange trait", name)),
+            }
+        }
+        other => {
+            return Err(Error::InvalidData {
+                what: format!("trait {name:?} has unknown type code {other}"),
+            });
+        }
+    })
+}
+
+fn to_trait_value(v: DistValue) -> Option<TraitValue> {
+    match v {
+        DistValue::Text(s) => Some(TraitValue::Text(s)),
+        DistValue::Int(i) => Some(TraitValue::Int(i)),
+        DistValue::Float(f) => Some(TraitValue::Float(f)),
+        DistValue::Datetime(t) => Some(TraitValue::Datetime(t)),
+        DistValue::Range { .. } => None,
+    }
+}
+
+/// Decodes a `streams` row selected with [`STREAM_COLS`] (no traits, no events).
+pub(crate) fn decode_stream(row: &AnyRow) -> Result<StreamRow> {
+    const WHAT: &str = "reading a stream";
+    let state_code: i16 = get(row, 2, WHAT)?;
+    let state = StreamState::from_code(state_code).ok_or_else(|| Error::InvalidData {
+        what: format!("unknown stream state code {state_code}"),
+    })?;
+    Ok(StreamRow {
+        id: get(row, 0, WHAT)?,
+        trigger_name: get(row, 1, WHAT)?,
+        state,
+        first_event: from_micros(get(row, 3, WHAT)?)?,
+        last_event: from_micros(get(row, 4, WHAT)?)?,
+        expire_timestamp: from_micros(get(row, 5, WHAT)?)?,
+        fire_timestamp: get::<Option<i64>>(row, 6, WHAT)?
+            .map(from_micros)
+            .transpose()?,
+        distinguishing_key: get(row, 7, WHAT)?,
+        distinguishing_traits: Vec::new(),
+        attached: get::<Option<String>>(row, 8, WHAT)?.is_some(),
+        fire_state: get(row, 9, WHAT)?,
+        error: get(row, 10, WHAT)?,
+        event_count: get(row, 11, WHAT)?,
+        events: None,
+    })
+}
+
+/// Decodes `id, message_id, event_type, generated` rows into events without traits.
+pub(crate) fn decode_event_heads(rows: &[AnyRow]) -> Result<Vec<(i64, Event)>> {
+    const WHAT: &str = "reading an event";
+    rows.iter()
+        .map(|row| {
+            Ok((
+                get::<i64>(row, 0, WHAT)?,
+                Event {
+                    message_id: get(row, 1, WHAT)?,
+                    event_type: get(row, 2, WHAT)?,
+                    timestamp: from_micros(get(row, 3, WHAT)?)?,
+                    traits: Vec::new(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Attaches trait rows `event_id, name, type, t_string, t_int, t_float, t_datetime` to events.
+pub(crate) fn attach_traits(events: &mut [(i64, Event)], rows: &[AnyRow]) -> Result<()> {
+    const WHAT: &str = "reading a trait";
+    let index: HashMap<i64, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    for row in rows {
+        let event_id: i64 = get(row, 0, WHAT)?;
+        let Some(&i) = index.get(&event_id) else {
+            continue;
+        };
+        let name: String = get(row, 1, WHAT)?;
+        let value = decode_typed(row, 2, &name, false)?;
+        let value = to_trait_value(value).ok_or_else(|| missing("trait", &name))?;
+        events[i].1.traits.push(Trait { name, value });
+    }
+    Ok(())
+}
+
+/// Loads the traits of `events` (by id), sorted by name within each event.
+pub(crate) async fn load_traits(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    events: &mut [(i64, Event)],
+) -> Result<()> {
+    let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut b = SqlBuf::new(dialect);
+        b.push(
+            "SELECT event_id, name, type, t_string, t_int, t_float, t_datetime FROM traits \
+             WHERE event_id IN (",
+        );
+        b.params(chunk.len());
+        b.push(") ORDER BY event_id, name");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&mut *conn).await.ctx("loading traits")?;
+        attach_traits(events, &rows)?;
+    }
+    Ok(())
+}
+
+/// Loads the distinguishing traits of `streams`, sorted by name.
+pub(crate) async fn load_dist_traits(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    streams: &mut [StreamRow],
+) -> Result<()> {
+    const WHAT: &str = "reading a distinguishing trait";
+    let index: HashMap<i64, usize> = streams.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let ids: Vec<i64> = streams.iter().map(|s| s.id).collect();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut b = SqlBuf::new(dialect);
+        b.push(
+            "SELECT stream_id, name, type, t_string, t_int, t_float, t_datetime, t_end \
+             FROM dist_traits WHERE stream_id IN (",
+        );
+        b.params(chunk.len());
+        b.push(") ORDER BY stream_id, name");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let rows = q
+            .fetch_all(&mut *conn)
+            .await
+            .ctx("loading distinguishing traits")?;
+        for row in &rows {
+            let stream_id: i64 = get(row, 0, WHAT)?;
+            let Some(&i) = index.get(&stream_id) else {
+                continue;
+            };
+            let name: String = get(row, 1, WHAT)?;
+            let value = decode_typed(row, 2, &name, true)?;
+            streams[i].distinguishing_traits.push((name, value));
+        }
+    }
+    Ok(())
+}
+
+/// The events of stream `stream_id` with their traits, sorted by timestamp (then id).
+pub(crate) async fn load_stream_events(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    stream_id: i64,
+) -> Result<Vec<Event>> {
+    let heads = query(crate::sql::sql(
+        dialect,
+        "SELECT e.id, e.message_id, e.event_type, e.generated FROM stream_events se \
+         JOIN events e ON e.id = se.event_id WHERE se.stream_id = ? ORDER BY e.generated, e.id",
+    ))
+    .bind(stream_id)
+    .fetch_all(&mut *conn)
+    .await
+    .ctx("loading stream events")?;
+    let mut events = decode_event_heads(&heads)?;
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let traits = query(crate::sql::sql(
+        dialect,
+        "SELECT t.event_id, t.name, t.type, t.t_string, t.t_int, t.t_float, t.t_datetime \
+         FROM stream_events se JOIN traits t ON t.event_id = se.event_id \
+         WHERE se.stream_id = ? ORDER BY t.event_id, t.name",
+    ))
+    .bind(stream_id)
+    .fetch_all(&mut *conn)
+    .await
+    .ctx("loading stream event traits")?;
+    attach_traits(&mut events, &traits)?;
+    Ok(events.into_iter().map(|(_, e)| e).collect())
+}

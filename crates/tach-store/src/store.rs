@@ -1,0 +1,655 @@
+//! [`Store`]: connecting, migrating, checking the schema, and the pipeline worker's operations
+//! on streams (claim, read events, change state, reset, delete) plus trimming and dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Executor;
+use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool};
+
+use crate::dialect::{Backend, Dialect, parse_url, redact};
+use crate::error::{Context, Error, Result};
+use crate::migrate::{
+    CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
+};
+use crate::rows::{STREAM_COLS, decode_stream, load_dist_traits, load_stream_events};
+use crate::sql::{BatchSql, SqlBuf, from_micros, micros, query, sql};
+use crate::tx::StoreTx;
+use crate::types::{Event, StreamRow, StreamState};
+
+/// How long SQLite waits for the write lock before failing with SQLITE_BUSY.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// PostgreSQL advisory lock key serialising concurrent migrations ("tach" in ASCII).
+const PG_MIGRATE_LOCK: i64 = 0x7461_6368;
+
+/// Which ready streams [`Store::claim_streams`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// Streams to fire: `active`/`retry_fire` whose fire time has come; they become `firing`.
+    Fire,
+    /// Streams to expire: `active`/`retry_expire` whose expiry has come; they become `expiring`.
+    Expire,
+}
+
+/// A poison message kept with the reason it was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Row id.
+    pub id: i64,
+    /// When it was recorded.
+    pub received_at: DateTime<Utc>,
+    /// Where it came from, e.g. `amqp:notifications.info`.
+    pub source: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// The message bytes as received.
+    pub raw: Vec<u8>,
+}
+
+/// The event and stream store: a connection pool plus the dialect of its backend.
+///
+/// Cloning is cheap and shares the pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    batch_sql: Arc<BatchSql>,
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite://path` (created when missing; WAL, synchronous=NORMAL,
+    /// busy timeout, foreign keys), `sqlite::memory:` (one connection, so one database),
+    /// `postgres://`/`postgresql://`, `mysql://`, and SQLAlchemy forms such as
+    /// `mysql+pymysql://` or `postgresql+psycopg2://`.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedUrl`] for another scheme, [`Error::Connect`] when the database cannot
+    /// be reached.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, None).await
+    }
+
+    /// Like [`Store::connect`] with at most `max_connections` pooled connections (default 10;
+    /// always 1 for `sqlite::memory:`).
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let parsed = parse_url(url)?;
+        let backend = parsed.backend;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections.unwrap_or(10).max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| Box::pin(async move { setup(conn, backend).await }));
+        if parsed.in_memory {
+            // Every connection to :memory: is a database of its own: keep exactly one, forever.
+            options = options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = options
+            .connect(&parsed.url)
+            .await
+            .map_err(|source| Error::Connect { backend, source })?;
+        tracing::debug!(backend = %backend, url = %redact(url), "Store connected.");
+        let dialect = Dialect::new(backend);
+        Ok(Store {
+            pool,
+            dialect,
+            batch_sql: Arc::new(BatchSql::new(dialect)),
+        })
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.dialect.backend()
+    }
+
+    /// The backend's dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes every pooled connection (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    ///
+    /// # Errors
+    /// [`Error::Database`] when no connection or transaction can be had.
+    pub async fn begin(&self) -> Result<StoreTx> {
+        let tx = match self.dialect.begin_write() {
+            Some(stmt) => self.pool.begin_with(stmt).await,
+            None => self.pool.begin().await,
+        }
+        .ctx("beginning a transaction")?;
+        Ok(StoreTx::new(tx, self.dialect, self.batch_sql.clone()))
+    }
+
+    pub(crate) fn pool_ref(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool.acquire().await.ctx("acquiring a connection")
+    }
+
+    // ----- schema -----
+
+    /// Applies every pending migration.
+    ///
+    /// # Errors
+    /// [`Error::Migration`] naming the migration that failed; [`Error::SchemaTooNew`] when the
+    /// database is newer than this build.
+    pub async fn migrate(&self) -> Result<MigrationReport> {
+        self.migrate_to(LATEST_VERSION).await
+    }
+
+    /// Applies pending migrations up to and including version `target`.
+    ///
+    /// # Errors
+    /// As [`Store::migrate`].
+    pub async fn migrate_to(&self, target: i64) -> Result<MigrationReport> {
+        let backend = self.backend();
+        let mut conn = self.conn().await?;
+        // Lock first: concurrent CREATE TABLE IF NOT EXISTS races on PostgreSQL.
+        match backend {
+            Backend::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE")
+                    .await
+                    .ctx("locking for migration")?;
+            }
+            Backend::Postgres => {
+                conn.execute("BEGIN").await.ctx("locking for migration")?;
+                query(sql(self.dialect, "SELECT pg_advisory_xact_lock(?)"))
+                    .bind(PG_MIGRATE_LOCK)
+                    .execute(&mut *conn)
+                    .await
+                    .ctx("locking for migration")?;
+            }
+            Backend::MySql => {
+                let got: i64 = query("SELECT GET_LOCK('tach_migrate', 300)")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .and_then(|row| row.try_get::<Option<i64>, _>(0))
+                    .ctx("locking for migration")?
+                    .unwrap_or(0);
+                if got != 1 {
+                    return Err(Error::Database {
+                        action: "locking for migration",
+                        source: sqlx::Error::Protocol(
+                            "timed out waiting for the tach_migrate lock".into(),
+                        ),
+                    });
+                }
+            }
+        }
+        let result = self.apply_migrations(&mut conn, target).await;
+        let end = match (backend, &result) {
+            (Backend::MySql, _) => "SELECT RELEASE_LOCK('tach_migrate')",
+            (_, Ok(_)) => "COMMIT",
+            (_, Err(_)) => "ROLLBACK",
+        };
+        let ended = conn.execute(end).await.ctx("finishing the migration");
+        let report = result?;
+        ended?;
+        if report.from != report.to {
+            tracing::info!(from = report.from, to = report.to, "Schema migrated.");
+        }
+        Ok(report)
+    }
+
+    async fn apply_migrations(
+        &self,
+        conn: &mut AnyConnection,
+        target: i64,
+    ) -> Result<MigrationReport> {
+        conn.execute(CREATE_SCHEMA_VERSION)
+            .await
+            .ctx("creating the schema_version table")?;
+        let from = schema_version(conn).await?;
+        if from > LATEST_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: from,
+                expected: LATEST_VERSION,
+            });
+        }
+        let mut to = from;
+        for m in migrations(self.backend()) {
+            if m.version <= from || m.version > target {
+                continue;
+            }
+            let fail = |source| Error::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            };
+            for stmt in statements(m.sql) {
+                conn.execute(query(stmt)).await.map_err(fail)?;
+            }
+            query(sql(
+                self.dialect,
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+            ))
+            .bind(m.version)
+            .bind(m.name)
+            .bind(micros(Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+            to = m.version;
+        }
+        Ok(MigrationReport { from, to })
+    }
+
+    /// The schema version recorded in the database (0 when there is none).
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the database cannot be read.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        if !self.has_version_table(&mut conn).await? {
+            return Ok(0);
+        }
+        schema_version(&mut conn).await
+    }
+
+    /// Checks that the schema is exactly the version this build needs.
+    ///
+    /// # Errors
+    /// [`Error::SchemaMissing`], [`Error::SchemaOutdated`] or [`Error::SchemaTooNew`], whose
+    /// messages tell the operator what to run.
+    pub async fn check_schema(&self) -> Result<()> {
+        match self.schema_version().await? {
+            0 => Err(Error::SchemaMissing),
+            v if v < LATEST_VERSION => Err(Error::SchemaOutdated {
+                found: v,
+                expected: LATEST_VERSION,
+            }),
+            v if v > LATEST_VERSION => Err(Error::SchemaTooNew {
+                found: v,
+                expected: LATEST_VERSION,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn has_version_table(&self, conn: &mut AnyConnection) -> Result<bool> {
+        let q = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name = 'schema_version'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'schema_version'"
+            }
+            Backend::MySql => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+            }
+        };
+        let n: i64 = query(q)
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|row| row.try_get(0))
+            .ctx("looking for the schema_version table")?;
+        Ok(n > 0)
+    }
+
+    // ----- pipeline worker -----
+
+    /// Takes up to `limit` streams ready at `now` for `kind`, each by a compare-and-set of its
+    /// state, so that any number of workers on any number of hosts never take a stream twice.
+    ///
+    /// Fire takes `active`/`retry_fire` streams with `fire_timestamp <= now` into `firing`.
+    /// Expire takes `retry_expire` streams, and `active` streams that are not also ready to fire,
+    /// with `expire_timestamp <= now` into `expiring`. A taken stream loses its active key, so
+    /// ingest opens a new stream for later events. Oldest first. The returned rows carry the
+    /// new state and their distinguishing traits.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn claim_streams(
+        &self,
+        kind: ClaimKind,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StreamRow>> {
+        let now_us = micros(now);
+        let (select, retry, to) = match kind {
+            ClaimKind::Fire => (
+                "SELECT {cols} FROM streams WHERE state IN (?, ?) AND fire_timestamp <= ? \
+                 ORDER BY fire_timestamp, id LIMIT ?",
+                StreamState::RetryFire,
+                StreamState::Firing,
+            ),
+            ClaimKind::Expire => (
+                "SELECT {cols} FROM streams WHERE state IN (?, ?) AND expire_timestamp <= ? \
+                 AND (state = ? OR fire_timestamp IS NULL OR fire_timestamp > ?) \
+                 ORDER BY expire_timestamp, id LIMIT ?",
+                StreamState::RetryExpire,
+                StreamState::Expiring,
+            ),
+        };
+        let select = select.replace("{cols}", STREAM_COLS);
+        let mut q = query(sql_owned(self.dialect, &select))
+            .bind(StreamState::Active.code())
+            .bind(retry.code())
+            .bind(now_us);
+        if kind == ClaimKind::Expire {
+            q = q.bind(retry.code()).bind(now_us);
+        }
+        let mut conn = self.conn().await?;
+        let rows = q
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx("finding ready streams")?;
+        let cas = match kind {
+            ClaimKind::Fire => sql(
+                self.dialect,
+                "UPDATE streams SET state = ?, active_key = NULL \
+                 WHERE id = ? AND state = ? AND fire_timestamp <= ?",
+            ),
+            ClaimKind::Expire => sql(
+                self.dialect,
+                "UPDATE streams SET state = ?, active_key = NULL \
+                 WHERE id = ? AND state = ? AND expire_timestamp <= ?",
+            ),
+        };
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut stream = decode_stream(row)?;
+            let done = query(cas.clone())
+                .bind(to.code())
+                .bind(stream.id)
+                .bind(stream.state.code())
+                .bind(now_us)
+                .execute(&mut *conn)
+                .await
+                .ctx("claiming a stream")?;
+            if done.rows_affected() == 1 {
+                stream.state = to;
+                stream.attached = false;
+                claimed.push(stream);
+            }
+        }
+        load_dist_traits(&mut conn, self.dialect, &mut claimed).await?;
+        Ok(claimed)
+    }
+
+    /// The events of stream `stream_id`, sorted by timestamp, with their traits (sorted by name).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn stream_events(&self, stream_id: i64) -> Result<Vec<Event>> {
+        let mut conn = self.conn().await?;
+        load_stream_events(&mut conn, self.dialect, stream_id).await
+    }
+
+    /// Moves stream `id` from state `from` to `to` if it is still in `from` (compare-and-set),
+    /// recording `error` (or clearing it). A stream leaving `active` loses its active key.
+    /// Returns whether the stream changed.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn set_stream_state(
+        &self,
+        id: i64,
+        from: StreamState,
+        to: StreamState,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let template = if to == StreamState::Active {
+            "UPDATE streams SET state = ?, error = ? WHERE id = ? AND state = ?"
+        } else {
+            "UPDATE streams SET state = ?, error = ?, active_key = NULL WHERE id = ? AND state = ?"
+        };
+        let done = query(sql(self.dialect, template))
+            .bind(to.code())
+            .bind(error)
+            .bind(id)
+            .bind(from.code())
+            .execute(&self.pool)
+            .await
+            .ctx("changing a stream's state")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes stream `id` with its event links and distinguishing traits (not its events).
+    /// Returns whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn delete_stream(&self, id: i64) -> Result<bool> {
+        let done = query(sql(self.dialect, "DELETE FROM streams WHERE id = ?"))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("deleting a stream")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Resets a failed stream for another try: `error` → `retry_fire`, `expire_error` →
+    /// `retry_expire`. Returns the stream as it is now.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`]; [`Error::Conflict`] for a stream in any other state (also
+    /// when it changed state during the call).
+    pub async fn reset_stream(&self, id: i64) -> Result<StreamRow> {
+        let stream = self
+            .get_stream(id, false)
+            .await?
+            .ok_or(Error::StreamNotFound { id })?;
+        let to = match stream.state {
+            StreamState::Error => StreamState::RetryFire,
+            StreamState::ExpireError => StreamState::RetryExpire,
+            state => return Err(Error::Conflict { id, state }),
+        };
+        if !self
+            .set_stream_state(id, stream.state, to, stream.error.as_deref())
+            .await?
+        {
+            let now = self
+                .get_stream(id, false)
+                .await?
+                .ok_or(Error::StreamNotFound { id })?;
+            return Err(Error::Conflict {
+                id,
+                state: now.state,
+            });
+        }
+        self.get_stream(id, false)
+            .await?
+            .ok_or(Error::StreamNotFound { id })
+    }
+
+    /// Deletes up to `batch_size` events older than `older_than` that belong to no stream other
+    /// than completed ones, with their traits and stream links. Returns how many were deleted;
+    /// call again until it returns less than `batch_size`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn trim_events(&self, older_than: DateTime<Utc>, batch_size: u32) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let rows = query(sql(
+            self.dialect,
+            "SELECT e.id FROM events e WHERE e.generated < ? AND NOT EXISTS (\
+             SELECT 1 FROM stream_events se JOIN streams s ON s.id = se.stream_id \
+             WHERE se.event_id = e.id AND s.state <> ?) ORDER BY e.generated, e.id LIMIT ?",
+        ))
+        .bind(micros(older_than))
+        .bind(StreamState::Completed.code())
+        .bind(i64::from(batch_size))
+        .fetch_all(tx.conn())
+        .await
+        .ctx("finding events to trim")?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<std::result::Result<Vec<i64>, _>>()
+            .ctx("finding events to trim")?;
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            // Traits and stream links go by ON DELETE CASCADE.
+            let mut b = SqlBuf::new(self.dialect);
+            b.push("DELETE FROM events WHERE id IN (")
+                .params(chunk.len())
+                .push(")");
+            let mut q = query(b.finish());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            deleted += q
+                .execute(tx.conn())
+                .await
+                .ctx("trimming events")?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Records a poison message; returns its row id.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn insert_dead_letter(&self, source: &str, reason: &str, raw: &[u8]) -> Result<i64> {
+        let mut template = String::from(
+            "INSERT INTO dead_letters (received_at, source, reason, raw) VALUES (?, ?, ?, ?)",
+        );
+        if self.dialect.has_returning() {
+            template.push_str(" RETURNING id");
+        }
+        let q = query(sql_owned(self.dialect, &template))
+            .bind(micros(Utc::now()))
+            .bind(source)
+            .bind(reason)
+            .bind(raw.to_vec());
+        if self.dialect.has_returning() {
+            q.fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .ctx("recording a dead letter")
+        } else {
+            let done = q.execute(&self.pool).await.ctx("recording a dead letter")?;
+            last_insert_id(done.last_insert_id(), "recording a dead letter")
+        }
+    }
+
+    /// The newest `limit` dead letters, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn list_dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
+        const WHAT: &str = "reading dead letters";
+        let rows = query(sql(
+            self.dialect,
+            "SELECT id, received_at, source, reason, raw FROM dead_letters \
+             ORDER BY id DESC LIMIT ?",
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .ctx(WHAT)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: row.try_get(0).ctx(WHAT)?,
+                    received_at: from_micros(row.try_get(1).ctx(WHAT)?)?,
+                    source: row.try_get(2).ctx(WHAT)?,
+                    reason: row.try_get(3).ctx(WHAT)?,
+                    raw: row.try_get(4).ctx(WHAT)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stream `id` (with its distinguishing traits, and its events when `details`), if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn get_stream(&self, id: i64, details: bool) -> Result<Option<StreamRow>> {
+        let mut conn = self.conn().await?;
+        let select = format!("SELECT {STREAM_COLS} FROM streams WHERE id = ?");
+        let row = query(sql_owned(self.dialect, &select))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .ctx("reading a stream")?;
+        let Some(row) = row else { return Ok(None) };
+        let mut streams = [decode_stream(&row)?];
+        load_dist_traits(&mut conn, self.dialect, &mut streams).await?;
+        let [mut stream] = streams;
+        if details {
+            stream.events = Some(load_stream_events(&mut conn, self.dialect, id).await?);
+        }
+        Ok(Some(stream))
+    }
+}
+
+/// A `?` template built at run time, rewritten for the dialect.
+pub(crate) fn sql_owned(dialect: Dialect, template: &str) -> String {
+    let mut b = SqlBuf::new(dialect);
+    let mut parts = template.split('?');
+    if let Some(first) = parts.next() {
+        b.push(first);
+    }
+    for part in parts {
+        b.param().push(part);
+    }
+    b.finish()
+}
+
+/// The id MySQL reported for an INSERT.
+pub(crate) fn last_insert_id(id: Option<i64>, action: &'static str) -> Result<i64> {
+    id.ok_or(Error::Database {
+        action,
+        source: sqlx::Error::Protocol("the database reported no last insert id".into()),
+    })
+}
+
+async fn schema_version(conn: &mut AnyConnection) -> Result<i64> {
+    query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get::<i64, _>(0))
+        .ctx("reading the schema version")
+}
+
+/// Per-connection settings.
+async fn setup(conn: &mut AnyConnection, backend: Backend) -> std::result::Result<(), sqlx::Error> {
+    match backend {
+        Backend::Sqlite => {
+            // journal_mode=WAL is refused (harmlessly) by :memory: databases.
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            conn.execute(query(format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+            )))
+            .await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+        }
+        Backend::Postgres => {}
+        Backend::MySql => {
+            // READ COMMITTED: a locking read of a missing active key takes no gap lock, so
+            // racing creators of one stream do not deadlock; each statement sees the latest
+            // commits, as on PostgreSQL.
+            conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            // Strict: a value that does not fit is an error, never silently truncated.
+            conn.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! [`StoreTx`]: the write transaction ingest uses to store events and assign them to streams in
+//! one commit, so a crash never leaves an event stored but in none of its streams.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sqlx::AnyConnection;
+use sqlx::{Any, Row, Transaction};
+
+use crate::active_key::active_key;
+use crate::dialect::{Backend, Dialect};
+use crate::error::{Context, Error, Result};
+use crate::rows::{STREAM_COLS, bind_dist_value, bind_trait_value, decode_stream};
+use crate::sql::{Batch, BatchSql, SqlBuf, micros, query, sql};
+use crate::store::sql_owned;
+use crate::types::{Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait};
+
+/// An open write transaction. Dropping it without [`StoreTx::commit`] rolls it back.
+#[derive(Debug)]
+pub struct StoreTx {
+    tx: Transaction<'static, Any>,
+    dialect: Dialect,
+    batch_sql: Arc<BatchSql>,
+}
+
+impl StoreTx {
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        dialect: Dialect,
+        batch_sql: Arc<BatchSql>,
+    ) -> StoreTx {
+        StoreTx {
+            tx,
+            dialect,
+            batch_sql,
+        }
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Commits.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; the transaction is then rolled back.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.ctx("committing")
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await.ctx("rolling back")
+    }
+
+    /// Stores `events` with their traits. Returns, per event, its new id, or `None` when its
+    /// `message_id` is already stored or appeared earlier in `events` (a duplicate is not an
+    /// error and does not abort the transaction).
+    ///
+    /// Rows go in multi-row statements (sorted by message id, so concurrent transactions lock
+    /// in the same order); SQLite and PostgreSQL need one statement per chunk of events plus one
+    /// per chunk of traits.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; on MySQL [`Error::ConcurrentInsert`] (transient) when another
+    /// transaction stored one of the same message ids during this call.
+    pub async fn insert_events(&mut self, events: &[Event]) -> Result<Vec<Option<i64>>> {
+        let mut ids = vec![None; events.len()];
+        if events.is_empty() {
+            return Ok(ids);
+        }
+        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut order: Vec<usize> = (0..events.len())
+            .filter(|&i| seen.insert(events[i].message_id.as_str()))
+            .collect();
+        order.sort_unstable_by(|&a, &b| events[a].message_id.cmp(&events[b].message_id));
+        if self.dialect.has_returning() {
+            self.insert_event_rows_returning(events, &order, &mut ids)
+                .await?;
+        } else {
+            self.insert_event_rows_mysql(events, &order, &mut ids)
+                .await?;
+        }
+        let traits: Vec<(i64, &Trait)> = ids
+            .iter()
+            .zip(events)
+            .filter_map(|(id, e)| id.map(|id| (id, e)))
+            .flat_map(|(id, e)| e.traits.iter().map(move |t| (id, t)))
+            .collect();
+        self.insert_traits(&traits).await?;
+        Ok(ids)
+    }
+
+    /// SQLite and PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING RETURNING id, message_id`.
+    async fn insert_event_rows_returning(
+        &mut self,
+        events: &[Event],
+        order: &[usize],
+        ids: &mut [Option<i64>],
+    ) -> Result<()> {
+        let mut start = 0;
+        while start < order.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::InsertEvents, order.len() - start);
+            let chunk = &order[start..start + rows];
+            let mut q = query(self.batch_sql.get(Batch::InsertEvents, rows));
+            for &i in chunk {
+                let e = &events[i];
+                q = q
+                    .bind(e.message_id.as_str())
+                    .bind(e.event_type.as_str())
+                    .bind(micros(e.timestamp));
+            }
+            let returned = q.fetch_all(&mut *self.tx).await.ctx("inserting events")?;
+            for row in &returned {
+                let id: i64 = row.try_get(0).ctx("inserting events")?;
+                let message_id: &str = row.try_get(1).ctx("inserting events")?;
+                // `chunk` is sorted by message id.
+                if let Ok(pos) =
+                    chunk.binary_search_by(|&i| events[i].message_id.as_str().cmp(message_id))
+                {
+                    ids[chunk[pos]] = Some(id);
+                }
+            }
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// MySQL (no RETURNING): find the stored ones, INSERT IGNORE the rest, read their ids.
+    async fn insert_event_rows_mysql(
+        &mut self,
+        events: &[Event],
+        order: &[usize],
+        ids: &mut [Option<i64>],
+    ) -> Result<()> {
+        let existing = self.select_event_ids(events, order).await?;
+        let fresh: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| !existing.contains(events[i].message_id.as_str()))
+            .collect();
+        let mut inserted = 0u64;
+        let mut start = 0;
+        while start < fresh.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::InsertEvents, fresh.len() - start);
+            let mut q = query(self.batch_sql.get(Batch::InsertEvents, rows));
+            for &i in &fresh[start..start + rows] {
+                let e = &events[i];
+                q = q
+                    .bind(e.message_id.as_str())
+                    .bind(e.event_type.as_str())
+                    .bind(micros(e.timestamp));
+            }
+            inserted += q
+                .execute(&mut *self.tx)
+                .await
+                .ctx("inserting events")?
+                .rows_affected();
+            start += rows;
+        }
+        if inserted != fresh.len() as u64 {
+            return Err(Error::ConcurrentInsert);
+        }
+        // Every fresh message id is now ours (the unique key admits no other row).
+        let mut start = 0;
+        while start < fresh.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::SelectEventIds, fresh.len() - start);
+            let chunk = &fresh[start..start + rows];
+            let mut q = query(self.batch_sql.get(Batch::SelectEventIds, rows));
+            for &i in chunk {
+                q = q.bind(events[i].message_id.as_str());
+            }
+            let found = q
+                .fetch_all(&mut *self.tx)
+                .await
+                .ctx("reading new event ids")?;
+            for row in &found {
+                let id: i64 = row.try_get(0).ctx("reading new event ids")?;
+                let message_id: &str = row.try_get(1).ctx("reading new event ids")?;
+                if let Ok(pos) =
+                    chunk.binary_search_by(|&i| events[i].message_id.as_str().cmp(message_id))
+                {
+                    ids[chunk[pos]] = Some(id);
+                }
+            }
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// The message ids among `order` that are already stored.
+    async fn select_event_ids(
+        &mut self,
+        events: &[Event],
+        order: &[usize],
+    ) -> Result<HashSet<String>> {
+        let mut existing = HashSet::new();
+        let mut start = 0;
+        while start < order.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::SelectEventIds, order.len() - start);
+            let mut q = query(self.batch_sql.get(Batch::SelectEventIds, rows));
+            for &i in &order[start..start + rows] {
+                q = q.bind(events[i].message_id.as_str());
+            }
+            let found = q
+                .fetch_all(&mut *self.tx)
+                .await
+                .ctx("looking for stored events")?;
+            for row in &found {
+                existing.insert(
+                    row.try_get::<String, _>(1)
+                        .ctx("looking for stored events")?,
+                );
+            }
+            start += rows;
+        }
+        Ok(existing)
+    }
+
+    async fn insert_traits(&mut self, traits: &[(i64, &Trait)]) -> Result<()> {
+        let mut start = 0;
+        while start < traits.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::InsertTraits, traits.len() - start);
+            let mut q = query(self.batch_sql.get(Batch::InsertTraits, rows));
+            for (event_id, t) in &traits[start..start + rows] {
+                q = bind_trait_value(q.bind(*event_id).bind(t.name.as_str()), &t.value);
+            }
+            q.execute(&mut *self.tx).await.ctx("inserting traits")?;
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// The open stream of `trigger_name` for `distinguishing_key`, locked for this transaction
+    /// (`FOR UPDATE`; on SQLite the transaction already holds the write lock). Distinguishing
+    /// traits are not loaded. The caller checks its expiry and detaches it when it has passed.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::ActiveKeyCollision`] if the key is held by another
+    /// trigger or distinguishing key (a 128-bit hash collision).
+    pub async fn lock_active_stream(
+        &mut self,
+        trigger_name: &str,
+        distinguishing_key: &str,
+    ) -> Result<Option<StreamRow>> {
+        let key = active_key(trigger_name, distinguishing_key);
+        let select = format!(
+            "SELECT {STREAM_COLS} FROM streams WHERE active_key = ?{}",
+            self.dialect.for_update()
+        );
+        let row = query(sql_owned(self.dialect, &select))
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .ctx("locking the active stream")?;
+        let Some(row) = row else { return Ok(None) };
+        let stream = decode_stream(&row)?;
+        if stream.trigger_name != trigger_name || stream.distinguishing_key != distinguishing_key {
+            return Err(Error::ActiveKeyCollision {
+                stream_id: stream.id,
+                trigger_name: trigger_name.to_owned(),
+            });
+        }
+        Ok(Some(stream))
+    }
+
+    /// Creates the open stream described by `new`, holding its active key. Returns `None` when
+    /// another transaction holds that key (it created the stream first): lock it with
+    /// [`StoreTx::lock_active_stream`] instead. On PostgreSQL and MySQL this waits for that
+    /// other transaction to finish.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn insert_stream(&mut self, new: NewStream) -> Result<Option<StreamRow>> {
+        const ACTION: &str = "creating a stream";
+        let key = active_key(&new.trigger_name, &new.distinguishing_key);
+        let mut template = String::from(
+            "INSERT INTO streams (trigger_name, state, first_event, last_event, \
+             expire_timestamp, fire_timestamp, distinguishing_key, active_key, fire_state, error, \
+             event_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        );
+        if self.dialect.has_returning() {
+            template.push_str(" ON CONFLICT (active_key) DO NOTHING RETURNING id");
+        } else {
+            // Not INSERT IGNORE: on a duplicate key it leaves a shared lock behind, and two
+            // losers of the race then deadlock when each asks for the row exclusively. This
+            // no-op update takes the exclusive lock at once, so losers queue behind the winner;
+            // a no-op update reports no insert id.
+            template.push_str(" ON DUPLICATE KEY UPDATE active_key = active_key");
+        }
+        let q = query(sql_owned(self.dialect, &template))
+            .bind(new.trigger_name.as_str())
+            .bind(StreamState::Active.code())
+            .bind(micros(new.first_event))
+            .bind(micros(new.last_event))
+            .bind(micros(new.expire_timestamp))
+            .bind(new.fire_timestamp.map(micros))
+            .bind(new.distinguishing_key.as_str())
+            .bind(key)
+            .bind(new.fire_state.as_str())
+            .bind(new.event_count);
+        let id = if self.dialect.has_returning() {
+            match q.fetch_optional(&mut *self.tx).await.ctx(ACTION)? {
+                Some(row) => row.try_get::<i64, _>(0).ctx(ACTION)?,
+                None => return Ok(None),
+            }
+        } else {
+            let done = q.execute(&mut *self.tx).await.ctx(ACTION)?;
+            match done.last_insert_id() {
+                Some(id) if id > 0 => id,
+                _ => return Ok(None),
+            }
+        };
+        if !new.distinguishing_traits.is_empty() {
+            let mut b = SqlBuf::new(self.dialect);
+            b.push(self.dialect.insert_ignore_start());
+            b.push(
+                "dist_traits (stream_id, name, type, t_string, t_int, t_float, t_datetime, \
+                 t_end) VALUES ",
+            );
+            for i in 0..new.distinguishing_traits.len() {
+                b.push(if i == 0 { "(" } else { ", (" }).params(8).push(")");
+            }
+            b.push(&self.dialect.insert_ignore_end("stream_id, name"));
+            let mut q = query(b.finish());
+            for (name, value) in &new.distinguishing_traits {
+                q = bind_dist_value(q.bind(id).bind(name.as_str()), value);
+            }
+            q.execute(&mut *self.tx)
+                .await
+                .ctx("storing distinguishing traits")?;
+        }
+        Ok(Some(StreamRow {
+            id,
+            trigger_name: new.trigger_name,
+            state: StreamState::Active,
+            first_event: new.first_event,
+            last_event: new.last_event,
+            expire_timestamp: new.expire_timestamp,
+            fire_timestamp: new.fire_timestamp,
+            distinguishing_key: new.distinguishing_key,
+            distinguishing_traits: new.distinguishing_traits,
+            attached: true,
+            fire_state: new.fire_state,
+            error: None,
+            event_count: new.event_count,
+            events: None,
+        }))
+    }
+
+    /// Releases the active key of stream `id` (its expiry passed but no worker has expired it
+    /// yet), so that a new stream can open for the same trigger and values.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`]; [`Error::Database`].
+    pub async fn detach_stream(&mut self, id: i64) -> Result<()> {
+        let done = query(sql(
+            self.dialect,
+            "UPDATE streams SET active_key = NULL WHERE id = ?",
+        ))
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await
+        .ctx("detaching a stream")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::StreamNotFound { id });
+        }
+        Ok(())
+    }
+
+    /// Links events to streams: `(stream_id, event_id)` pairs; a pair already linked is skipped.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn add_stream_events(&mut self, links: &[(i64, i64)]) -> Result<()> {
+        let mut start = 0;
+        while start < links.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::InsertStreamEvents, links.len() - start);
+            let mut q = query(self.batch_sql.get(Batch::InsertStreamEvents, rows));
+            for (stream_id, event_id) in &links[start..start + rows] {
+                q = q.bind(*stream_id).bind(*event_id);
+            }
+            q.execute(&mut *self.tx)
+                .await
+                .ctx("adding events to streams")?;
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// Writes the new bounds, expiry, fire time, fire-criteria state and count of a stream.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`]; [`Error::Database`].
+    pub async fn update_stream(&mut self, update: &StreamUpdate) -> Result<()> {
+        let done = query(sql(
+            self.dialect,
+            "UPDATE streams SET first_event = ?, last_event = ?, expire_timestamp = ?, \
+             fire_timestamp = ?, fire_state = ?, event_count = ? WHERE id = ?",
+        ))
+        .bind(micros(update.first_event))
+        .bind(micros(update.last_event))
+        .bind(micros(update.expire_timestamp))
+        .bind(update.fire_timestamp.map(micros))
+        .bind(update.fire_state.as_str())
+        .bind(update.event_count)
+        .bind(update.id)
+        .execute(&mut *self.tx)
+        .await
+        .ctx("updating a stream")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::StreamNotFound { id: update.id });
+        }
+        Ok(())
+    }
+
+    /// The backend of this transaction.
+    pub fn backend(&self) -> Backend {
+        self.dialect.backend()
+    }
+}

@@ -1,0 +1,95 @@
+//! Migrations and the schema check.
+
+use tach_store::{Error, MigrationReport, Store};
+
+use crate::common::{TestDb, on_all_backends_raw};
+
+#[tokio::test]
+async fn migrate_from_empty_then_again_is_a_no_op() {
+    on_all_backends_raw(async |store: Store, _db: &TestDb| {
+        let err = store.check_schema().await.unwrap_err();
+        assert!(matches!(err, Error::SchemaMissing), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the database has no tach schema; run `tach db migrate --config <winchester.yaml>` \
+             to create it"
+        );
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            MigrationReport { from: 0, to: 2 }
+        );
+        store.check_schema().await.unwrap();
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            MigrationReport { from: 2, to: 2 }
+        );
+        assert_eq!(store.schema_version().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn outdated_schema_is_detected_and_upgraded() {
+    on_all_backends_raw(async |store: Store, _db: &TestDb| {
+        assert_eq!(
+            store.migrate_to(1).await.unwrap(),
+            MigrationReport { from: 0, to: 1 }
+        );
+        let err = store.check_schema().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SchemaOutdated {
+                    found: 1,
+                    expected: 2
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the database schema is at version 1 but this tach needs version 2; run \
+             `tach db migrate --config <winchester.yaml>` to upgrade it"
+        );
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            MigrationReport { from: 1, to: 2 }
+        );
+        store.check_schema().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_each_version_once() {
+    on_all_backends_raw(async |store: Store, db: &TestDb| {
+        let other = Store::connect(&db.url).await.unwrap();
+        let (a, b) = tokio::join!(store.migrate(), other.migrate());
+        let mut reports = [a.unwrap(), b.unwrap()];
+        reports.sort_by_key(|r| r.from);
+        assert_eq!(
+            reports,
+            [
+                MigrationReport { from: 0, to: 2 },
+                MigrationReport { from: 2, to: 2 }
+            ]
+        );
+        other.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_memory_and_sqlalchemy_urls_connect() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    // One connection: the schema is visible to every later call.
+    store.check_schema().await.unwrap();
+    store.close().await;
+
+    let err = Store::connect("oracle://scott:tiger@db/x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsupportedUrl { .. }));
+    assert!(!err.to_string().contains("tiger"));
+}
