@@ -23,7 +23,7 @@ fn definitions_file() -> PathBuf {
     if project.exists() {
         project
     } else {
-        manifest.join("../../../shared/stacktach/sandbox/event_definitions.yaml")
+        manifest.join("../../tests/fixtures/stacktach/sandbox/event_definitions.yaml")
     }
 }
 

@@ -6,7 +6,7 @@ use tach_distiller::{DistillStats, Distiller, Event, TraitValue};
 
 fn shared(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
+        .join("../../tests/fixtures")
         .join(relative)
 }
 

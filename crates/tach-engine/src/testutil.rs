@@ -56,7 +56,7 @@ pub(crate) fn scratch_dir(name: &str) -> PathBuf {
 
 /// StackTach's shipped configuration files (`/work/shared/stacktach` beside the repository).
 pub(crate) fn stacktach_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/stacktach")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stacktach")
 }
 
 /// The repository's `config/` directory.

@@ -10,7 +10,7 @@ use tach_engine::pipeline::{Environment, HandlerRegistry, Pipeline, PipelineConf
 use tach_engine::trigger::{DryRun, load_triggers};
 
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// The sample notifications as events, in time order.
