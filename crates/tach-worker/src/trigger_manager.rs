@@ -1,0 +1,404 @@
+//! The trigger manager: stores batches of events and assigns them to the streams of every
+//! trigger that matches them.
+//!
+//! One store transaction per batch: the events are inserted (duplicates skipped), then each new
+//! event goes, trigger by trigger, into the open stream for its distinguishing values. Streams
+//! touched by a batch are locked once (the store's locking read), kept in memory for the rest of
+//! the batch and written once at the end, so a batch costs a handful of statements per stream
+//! rather than per event. The open stream of a (trigger, values) pair is unique in the database
+//! (its active key), so concurrent ingest processes never open two streams for one pair: the
+//! loser of the race locks the winner's stream instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tach_distiller::Event;
+use tach_engine::trigger::{DebugCounters, TriggerDebug};
+use tach_engine::{DistinguishingValues, StreamProgress, TriggerDefinition};
+use tach_store::{Store, StoreTx, StreamRow};
+
+use crate::convert;
+use crate::{Error, Result};
+
+/// How many times a batch is retried after a transient store error.
+const BATCH_RETRIES: u32 = 5;
+/// How many insert/lock rounds a stream may race before giving up.
+const STREAM_RACE_ATTEMPTS: u32 = 8;
+
+/// What one [`TriggerManager::add_events`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddReport {
+    /// Events newly stored.
+    pub stored: u64,
+    /// Events skipped because their message id was already stored (or repeated in the batch).
+    pub duplicates: u64,
+    /// Streams opened.
+    pub streams_created: u64,
+    /// Event-to-stream assignments made.
+    pub stream_events: u64,
+    /// Streams that became ready to fire.
+    pub ready_to_fire: u64,
+    /// Open streams closed because their expiry had passed when a new event came.
+    pub streams_detached: u64,
+    /// Transient errors the batch was retried after.
+    pub retries: u64,
+}
+
+impl AddReport {
+    /// Adds another report's counts to this one.
+    pub fn absorb(&mut self, other: &AddReport) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.streams_created += other.streams_created;
+        self.stream_events += other.stream_events;
+        self.ready_to_fire += other.ready_to_fire;
+        self.streams_detached += other.streams_detached;
+        self.retries += other.retries;
+    }
+}
+
+/// How long to wait before retry `attempt` (1-based): doubling from 20 ms, with jitter so that
+/// the transactions that collided do not collide again.
+fn backoff(attempt: u64) -> Duration {
+    let base = 20u64 << attempt.min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    ) % base;
+    Duration::from_millis(base + jitter)
+}
+
+/// The clock time events are added at.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// One time for the whole batch (live ingest: the time the batch arrived).
+    Fixed(DateTime<Utc>),
+    /// The newest event time so far, starting from this time (replay).
+    EventTime(DateTime<Utc>),
+}
+
+/// A (trigger, distinguishing key) pair a batch touches.
+struct KeyInfo {
+    trigger: usize,
+    key: String,
+    values: DistinguishingValues,
+    /// Index of the first event of the batch that joins it.
+    first: usize,
+}
+
+/// A stream touched by the current batch.
+struct Slot {
+    id: i64,
+    progress: StreamProgress,
+    /// Its row needs an update at the end of the batch.
+    dirty: bool,
+}
+
+/// Stores events and assigns them to streams; see the module documentation.
+pub struct TriggerManager {
+    store: Store,
+    triggers: Arc<[TriggerDefinition]>,
+    counters: DebugCounters,
+    statistics_period: Duration,
+    last_statistics: Instant,
+}
+
+impl TriggerManager {
+    /// A manager for `triggers` on `store`, logging debug counters every `statistics_period`.
+    pub fn new(
+        store: Store,
+        triggers: Arc<[TriggerDefinition]>,
+        statistics_period: Duration,
+    ) -> TriggerManager {
+        let counters = DebugCounters::new(triggers.len());
+        TriggerManager {
+            store,
+            triggers,
+            counters,
+            statistics_period,
+            last_statistics: Instant::now(),
+        }
+    }
+
+    /// The trigger definitions.
+    pub fn triggers(&self) -> &Arc<[TriggerDefinition]> {
+        &self.triggers
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The per-trigger debug counters (indexed like [`Self::triggers`]).
+    pub fn counters(&self) -> &DebugCounters {
+        &self.counters
+    }
+
+    /// The counters of the trigger named `name`, for the pipeline manager to count into.
+    pub fn counters_of(&mut self, name: &str) -> Option<&mut TriggerDebug> {
+        let index = self.triggers.iter().position(|t| t.name == name)?;
+        Some(self.counters.trigger_mut(index))
+    }
+
+    /// Logs and resets the counters of triggers with `debug_level` > 0 when `statistics_period`
+    /// has passed since the last time.
+    pub fn maybe_log_statistics(&mut self) {
+        if self.last_statistics.elapsed() >= self.statistics_period {
+            self.last_statistics = Instant::now();
+            self.counters.log_and_reset(&self.triggers);
+        }
+    }
+
+    /// Stores `events` and assigns the new ones to streams at clock time `now`, in one
+    /// transaction; retried a few times on transient errors (deadlocks, busy database).
+    ///
+    /// # Errors
+    /// The store error that ended the last attempt, or an expiration that cannot be evaluated.
+    pub async fn add_events(
+        &mut self,
+        events: Vec<Event>,
+        now: DateTime<Utc>,
+    ) -> Result<AddReport> {
+        self.add_with_clock(events, Clock::Fixed(now)).await
+    }
+
+    /// As [`Self::add_events`] with an event-time clock (replay): each event is added at
+    /// clock time `max(start, newest timestamp among it and the events before it)`.
+    ///
+    /// # Errors
+    /// As [`Self::add_events`].
+    pub async fn add_events_event_time(
+        &mut self,
+        events: Vec<Event>,
+        start: DateTime<Utc>,
+    ) -> Result<AddReport> {
+        self.add_with_clock(events, Clock::EventTime(start)).await
+    }
+
+    async fn add_with_clock(&mut self, events: Vec<Event>, clock: Clock) -> Result<AddReport> {
+        let mut retries = 0;
+        loop {
+            let saved = self.counters.clone();
+            match self.try_add(&events, clock).await {
+                Ok(mut report) => {
+                    report.retries = retries;
+                    self.maybe_log_statistics();
+                    return Ok(report);
+                }
+                Err(e) if e.is_transient() && retries < u64::from(BATCH_RETRIES) => {
+                    self.counters = saved;
+                    retries += 1;
+                    tracing::warn!(error = %e, attempt = retries, "Retrying a batch of events.");
+                    tokio::time::sleep(backoff(retries)).await;
+                }
+                Err(e) => {
+                    self.counters = saved;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// One attempt: match every new event first (pure), then lock or open the streams of the
+    /// batch in a fixed order (trigger name, distinguishing key) so that concurrent batches
+    /// lock in the same order and do not deadlock, then add the events in order.
+    async fn try_add(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
+        let mut report = AddReport::default();
+        let mut tx = self.store.begin().await?;
+        let ids = tx.insert_events(events).await?;
+        let triggers = Arc::clone(&self.triggers);
+
+        // Matching: which (trigger, key) each new event joins, and each key's first event.
+        let mut nows = Vec::with_capacity(events.len());
+        let mut now = match clock {
+            Clock::Fixed(now) | Clock::EventTime(now) => now,
+        };
+        let mut keys: Vec<KeyInfo> = Vec::new();
+        let mut key_index: HashMap<(usize, String), usize> = HashMap::new();
+        let mut matches: Vec<(usize, usize)> = Vec::new();
+        for (i, (event, id)) in events.iter().zip(&ids).enumerate() {
+            if let Clock::EventTime(_) = clock {
+                now = now.max(event.timestamp);
+            }
+            nows.push(now);
+            if id.is_none() {
+                report.duplicates += 1;
+                continue;
+            }
+            report.stored += 1;
+            for (t, trigger) in triggers.iter().enumerate() {
+                let debug = self.counters.trigger_mut(t);
+                let Some(values) = trigger.match_event(event, Some(debug)) else {
+                    continue;
+                };
+                let next = keys.len();
+                let key = values.key();
+                let k = *key_index.entry((t, key.clone())).or_insert(next);
+                if k == next {
+                    keys.push(KeyInfo {
+                        trigger: t,
+                        key,
+                        values,
+                        first: i,
+                    });
+                }
+                matches.push((i, k));
+            }
+        }
+
+        // Locking: each key's stream, in a fixed order, with its first event added.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&keys[a], &keys[b]);
+            (triggers[a.trigger].name.as_str(), a.key.as_str())
+                .cmp(&(triggers[b.trigger].name.as_str(), b.key.as_str()))
+        });
+        let mut slots: Vec<Option<Slot>> = (0..keys.len()).map(|_| None).collect();
+        for k in order {
+            let info = &keys[k];
+            let trigger = &triggers[info.trigger];
+            let debug = self.counters.trigger_mut(info.trigger);
+            let at = nows[info.first];
+            let slot = open_stream(
+                &mut tx,
+                trigger,
+                &info.key,
+                &info.values,
+                &events[info.first],
+                at,
+                debug,
+                &mut report,
+            )
+            .await?;
+            slots[k] = Some(slot);
+        }
+
+        // Adding: the other events, in order.
+        let mut retired: Vec<Slot> = Vec::new();
+        let mut links: Vec<(i64, i64)> = Vec::with_capacity(matches.len());
+        for (i, k) in matches {
+            let Some(event_id) = ids[i] else { continue };
+            let info = &keys[k];
+            let Some(slot) = slots[k].as_mut() else {
+                continue;
+            };
+            if i != info.first {
+                let trigger = &triggers[info.trigger];
+                let debug = self.counters.trigger_mut(info.trigger);
+                let now = nows[i];
+                if slot.progress.accepts_at(now) {
+                    let added = slot.progress.add(trigger, &events[i], now, Some(debug))?;
+                    slot.dirty = true;
+                    report.ready_to_fire += u64::from(added.ready_to_fire);
+                } else {
+                    // Its expiry passed within the batch: close it and open the next one.
+                    tx.detach_stream(slot.id).await?;
+                    report.streams_detached += 1;
+                    let next = open_stream(
+                        &mut tx,
+                        trigger,
+                        &info.key,
+                        &info.values,
+                        &events[i],
+                        now,
+                        debug,
+                        &mut report,
+                    )
+                    .await?;
+                    retired.push(std::mem::replace(slot, next));
+                }
+            }
+            links.push((slot.id, event_id));
+        }
+        report.stream_events = links.len() as u64;
+        tx.add_stream_events(&links).await?;
+        for slot in slots.iter().flatten().chain(&retired).filter(|s| s.dirty) {
+            tx.update_stream(&convert::stream_update(slot.id, &slot.progress))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+/// The open stream for `values` with `event` added: the stored one when it still accepts
+/// events at `now` (an expired one is detached), else a new one.
+#[allow(clippy::too_many_arguments)]
+async fn open_stream(
+    tx: &mut StoreTx,
+    trigger: &TriggerDefinition,
+    key: &str,
+    values: &DistinguishingValues,
+    event: &Event,
+    now: DateTime<Utc>,
+    debug: &mut TriggerDebug,
+    report: &mut AddReport,
+) -> Result<Slot> {
+    let mut locked = tx.lock_active_stream(&trigger.name, key).await?;
+    for _ in 0..STREAM_RACE_ATTEMPTS {
+        if let Some(row) = locked.take() {
+            match continue_stream(tx, trigger, &row, event, now, debug, report).await? {
+                Some(slot) => return Ok(slot),
+                None => continue,
+            }
+        }
+        let (progress, added) = StreamProgress::start(trigger, event, now, Some(&mut *debug))?;
+        let new = convert::new_stream(&trigger.name, key, values, &progress);
+        match tx.insert_stream(new).await? {
+            Some(row) => {
+                debug.new_streams += 1;
+                report.streams_created += 1;
+                report.ready_to_fire += u64::from(added.ready_to_fire);
+                return Ok(Slot {
+                    id: row.id,
+                    progress,
+                    dirty: false,
+                });
+            }
+            None => {
+                // Another transaction opened it first: undo the counts of the start we made
+                // and continue that stream instead.
+                debug.added_events = debug.added_events.saturating_sub(1);
+                debug.ready_to_fire = debug
+                    .ready_to_fire
+                    .saturating_sub(u64::from(added.ready_to_fire));
+                locked = tx.lock_active_stream(&trigger.name, key).await?;
+            }
+        }
+    }
+    Err(Error::StreamRace {
+        trigger: trigger.name.clone(),
+        key: key.to_owned(),
+        attempts: STREAM_RACE_ATTEMPTS,
+    })
+}
+
+/// Adds `event` to the locked open stream `row`, or detaches it (returning `None`) when its
+/// expiry has passed at `now`.
+async fn continue_stream(
+    tx: &mut StoreTx,
+    trigger: &TriggerDefinition,
+    row: &StreamRow,
+    event: &Event,
+    now: DateTime<Utc>,
+    debug: &mut TriggerDebug,
+    report: &mut AddReport,
+) -> Result<Option<Slot>> {
+    let mut progress = convert::progress(row)?;
+    if !progress.accepts_at(now) {
+        tx.detach_stream(row.id).await?;
+        report.streams_detached += 1;
+        return Ok(None);
+    }
+    let added = progress.add(trigger, event, now, Some(debug))?;
+    report.ready_to_fire += u64::from(added.ready_to_fire);
+    Ok(Some(Slot {
+        id: row.id,
+        progress,
+        dirty: true,
+    }))
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the trigger and pipeline managers on every backend.
+
+mod common;
+mod concurrency;
+mod managers;
+mod replay;

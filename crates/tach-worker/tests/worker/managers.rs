@@ -1,0 +1,265 @@
+//! The trigger manager and pipeline manager on hand-made events (config/'s request_id trigger).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tach_store::{Event, Store, StreamFilter, StreamState, Trait, TraitValue};
+
+use crate::common::{on_all_backends, setup};
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+/// An event carrying only a request_id (so only the request_id trigger takes it).
+pub fn request_event(id: &str, event_type: &str, request_id: &str, at: DateTime<Utc>) -> Event {
+    Event {
+        message_id: id.to_owned(),
+        event_type: event_type.to_owned(),
+        timestamp: at,
+        traits: vec![Trait {
+            name: "request_id".to_owned(),
+            value: TraitValue::Text(request_id.to_owned()),
+        }],
+    }
+}
+
+pub async fn request_streams(store: &Store, request_id: &str) -> Vec<tach_store::StreamRow> {
+    store
+        .list_streams(&StreamFilter {
+            trigger_name: Some("request_id".to_owned()),
+            distinguishing_traits: vec![("request_id".to_owned(), request_id.to_owned())],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn events_go_to_one_stream_per_key_and_duplicates_are_skipped() {
+    on_all_backends(async |store: Store, _db| {
+        let mut tm = setup().trigger_manager(store.clone());
+        let report = tm
+            .add_events(
+                vec![
+                    request_event("m1", "compute.instance.create.start", "r1", t0()),
+                    request_event("m2", "compute.instance.create.start", "r2", t0()),
+                    request_event("m1", "compute.instance.create.start", "r1", t0()),
+                ],
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 2);
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(report.streams_created, 2);
+        assert_eq!(report.stream_events, 2);
+        assert_eq!(report.ready_to_fire, 0);
+
+        let at = t0() + Duration::seconds(1);
+        let report = tm
+            .add_events(
+                vec![
+                    request_event("m3", "compute.instance.create.end", "r1", at),
+                    request_event("m2", "compute.instance.create.start", "r2", t0()),
+                ],
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(report.streams_created, 0);
+        assert_eq!(report.ready_to_fire, 1);
+
+        let r1 = request_streams(&store, "r1").await;
+        assert_eq!(r1.len(), 1);
+        assert_eq!(r1[0].event_count, 2);
+        assert_eq!(r1[0].first_event, t0());
+        assert_eq!(r1[0].last_event, at);
+        assert_eq!(r1[0].expire_timestamp, at + Duration::minutes(10));
+        // fire_delay: 30 seconds after the clock time the fire criteria were met.
+        assert_eq!(r1[0].fire_timestamp, Some(at + Duration::seconds(30)));
+        let counters = tm.counters().trigger(1).unwrap();
+        assert_eq!(counters.new_streams, 2);
+        assert_eq!(counters.added_events, 3);
+        assert_eq!(counters.ready_to_fire, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_open_stream_is_detached_and_a_new_one_opens() {
+    on_all_backends(async |store: Store, _db| {
+        let mut tm = setup().trigger_manager(store.clone());
+        tm.add_events(vec![request_event("a1", "x.start", "r3", t0())], t0())
+            .await
+            .unwrap();
+        let later = t0() + Duration::minutes(15);
+        let report = tm
+            .add_events(vec![request_event("a2", "x.start", "r3", later)], later)
+            .await
+            .unwrap();
+        assert_eq!(report.streams_detached, 1);
+        assert_eq!(report.streams_created, 1);
+        let streams = request_streams(&store, "r3").await;
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams.iter().filter(|s| s.attached).count(), 1);
+        assert!(streams.iter().all(|s| s.event_count == 1));
+
+        // Within one batch: the second event comes after the first stream's expiry.
+        let at = t0() + Duration::hours(1);
+        let report = tm
+            .add_events(
+                vec![
+                    request_event("b1", "x.start", "r4", t0()),
+                    request_event("b2", "x.start", "r4", at),
+                ],
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.streams_created, 2);
+        assert_eq!(report.streams_detached, 1);
+        assert_eq!(request_streams(&store, "r4").await.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn streams_fire_and_expire_when_due_and_completed_streams_take_no_events() {
+    on_all_backends(async |store: Store, _db| {
+        let setup = setup();
+        let mut pm = setup.pipeline_manager(store.clone());
+        let at = t0() + Duration::seconds(1);
+        pm.trigger_manager()
+            .add_events(
+                vec![
+                    request_event("m1", "compute.instance.create.start", "r1", t0()),
+                    request_event("m2", "compute.instance.create.start", "r2", t0()),
+                    request_event("m3", "compute.instance.create.end", "r1", at),
+                ],
+                at,
+            )
+            .await
+            .unwrap();
+        let pass = pm.run_once(at + Duration::seconds(10)).await.unwrap();
+        assert_eq!((pass.fired, pass.expired, pass.errors), (0, 0, 0));
+        let pass = pm.run_once(at + Duration::seconds(30)).await.unwrap();
+        assert_eq!((pass.fired, pass.expired, pass.errors), (1, 0, 0));
+        let r1 = request_streams(&store, "r1").await;
+        assert_eq!(r1[0].state, StreamState::Completed);
+        assert!(!r1[0].attached);
+        assert_eq!(
+            request_streams(&store, "r2").await[0].state,
+            StreamState::Active
+        );
+
+        let pass = pm.run_once(t0() + Duration::minutes(11)).await.unwrap();
+        assert_eq!((pass.fired, pass.expired, pass.errors), (0, 1, 0));
+        assert_eq!(
+            request_streams(&store, "r2").await[0].state,
+            StreamState::Completed
+        );
+        let pass = pm.run_once(t0() + Duration::minutes(12)).await.unwrap();
+        assert_eq!(pass.handled(), 0);
+
+        let late = t0() + Duration::minutes(20);
+        let report = pm
+            .trigger_manager()
+            .add_events(vec![request_event("m4", "x.start", "r1", late)], late)
+            .await
+            .unwrap();
+        assert_eq!(report.streams_created, 1);
+        let r1 = request_streams(&store, "r1").await;
+        assert_eq!(r1.len(), 2);
+        let counters = pm.trigger_manager().counters().trigger(1).unwrap();
+        assert_eq!(
+            (counters.fired, counters.expired, counters.errors),
+            (1, 1, 0)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn purge_completed_streams_deletes_them() {
+    on_all_backends(async |store: Store, _db| {
+        let mut setup = setup();
+        setup.settings.purge_completed_streams = true;
+        let mut pm = setup.pipeline_manager(store.clone());
+        pm.trigger_manager()
+            .add_events(vec![request_event("m1", "x.end", "r1", t0())], t0())
+            .await
+            .unwrap();
+        let pass = pm.run_once(t0() + Duration::minutes(1)).await.unwrap();
+        assert_eq!(pass.fired, 1);
+        assert!(request_streams(&store, "r1").await.is_empty());
+        assert!(store.get_event("m1").await.unwrap().is_some());
+    })
+    .await;
+}
+
+/// A handler that always fails.
+struct Failing;
+
+impl tach_engine::Handler for Failing {
+    fn handle(
+        &mut self,
+        _events: Vec<Event>,
+        _env: &mut tach_engine::Environment,
+    ) -> Result<Vec<Event>, tach_engine::HandlerError> {
+        Err(tach_engine::HandlerError::Failed {
+            handler: "failing".to_owned(),
+            reason: "on purpose".to_owned(),
+        })
+    }
+
+    fn commit(&mut self, _env: &tach_engine::Environment) -> Result<(), tach_engine::HandlerError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self, _env: &tach_engine::Environment) {}
+}
+
+#[tokio::test]
+async fn a_failing_pipeline_leaves_the_stream_in_error_and_reset_retries_it() {
+    on_all_backends(async |store: Store, _db| {
+        let mut setup = setup();
+        let mut registry = tach_engine::HandlerRegistry::with_builtins();
+        registry.register("logger", |_params: &serde_json::Value| {
+            Ok(Box::new(Failing) as Box<dyn tach_engine::Handler>)
+        });
+        setup.registry = std::sync::Arc::new(registry);
+        let mut pm = setup.pipeline_manager(store.clone());
+        pm.trigger_manager()
+            .add_events(
+                vec![
+                    request_event("m1", "x.end", "r1", t0()),
+                    request_event("m2", "x.start", "r2", t0()),
+                ],
+                t0(),
+            )
+            .await
+            .unwrap();
+        let pass = pm.run_until_idle(t0() + Duration::hours(1)).await.unwrap();
+        assert_eq!((pass.fired, pass.expired, pass.errors), (0, 0, 2));
+        let r1 = &request_streams(&store, "r1").await[0];
+        assert_eq!(r1.state, StreamState::Error);
+        assert_eq!(
+            r1.error.as_deref(),
+            Some("pipeline `request_fire`, handler `logger`: handler `failing` failed: on purpose")
+        );
+        let r2 = &request_streams(&store, "r2").await[0];
+        assert_eq!(r2.state, StreamState::ExpireError);
+
+        // Reset, then a working worker fires it again.
+        store.reset_stream(r1.id).await.unwrap();
+        let mut pm = crate::common::setup().pipeline_manager(store.clone());
+        let pass = pm.run_once(t0() + Duration::hours(1)).await.unwrap();
+        assert_eq!(pass.fired, 1);
+        assert_eq!(
+            request_streams(&store, "r1").await[0].state,
+            StreamState::Completed
+        );
+    })
+    .await;
+}

@@ -1,0 +1,148 @@
+//! Replaying two simulated days of notigen output through config/'s triggers and pipelines.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, TimeZone, Utc};
+use tach_notigen::{Envelope, Generator, NotigenConfig};
+use tach_store::{Event, EventFilter, Store, StreamFilter, StreamState};
+use tach_worker::{Replay, far_future};
+
+use crate::common::{distiller, on_all_backends, setup};
+
+/// Two days of notigen output, distilled, without the audits emitted at the end of the second
+/// day (so that day's usage streams are left unfinished).
+fn two_days() -> Vec<Event> {
+    let generator = Generator::new(NotigenConfig {
+        seed: 7,
+        operations_per_hour: 10.0,
+        start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        duration: Some(Duration::days(2)),
+        count: None,
+        envelope: Envelope::Bare,
+    });
+    let distiller = distiller();
+    let cutoff = Utc.with_ymd_and_hms(2026, 1, 2, 23, 0, 0).unwrap();
+    let mut line = String::new();
+    let mut events = Vec::new();
+    for notification in generator {
+        line.clear();
+        notification.write_json(Envelope::Bare, &mut line);
+        if let Some(event) = distiller.distill_bytes(line.as_bytes()).unwrap()
+            && event.timestamp < cutoff
+        {
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn usage_filter(state: Option<StreamState>) -> StreamFilter {
+    StreamFilter {
+        trigger_name: Some("instance_usage".to_owned()),
+        state,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn two_days_replay_fires_usage_streams_and_drains() {
+    let events = two_days();
+    let exists = events
+        .iter()
+        .filter(|e| e.event_type == "compute.instance.exists")
+        .count();
+    assert!(exists > 0, "notigen emitted no exists");
+    on_all_backends(async |store: Store, _db| {
+        let mut replay = Replay::new(setup().pipeline_manager(store.clone()), 500);
+        for event in events.clone() {
+            replay.push(event).await.unwrap();
+        }
+        let before_drain = replay.finish(None).await.unwrap();
+        assert_eq!(before_drain.ingest.stored, events.len() as u64);
+        assert!(before_drain.pipelines.fired > 0);
+        assert_eq!(before_drain.pipelines.errors, 0);
+
+        // One usage stream per instance per day.
+        let streams = store.list_streams(&usage_filter(None)).await.unwrap();
+        let mut per_key: HashMap<&str, usize> = HashMap::new();
+        for s in &streams {
+            *per_key.entry(s.distinguishing_key.as_str()).or_default() += 1;
+        }
+        assert!(
+            per_key.values().all(|&n| n == 1),
+            "a key has several streams"
+        );
+
+        // Streams fire on their exists event: each fired usage stream holds one.
+        let fired: Vec<_> = streams
+            .iter()
+            .filter(|s| s.state == StreamState::Completed && s.fire_timestamp.is_some())
+            .collect();
+        assert!(!fired.is_empty());
+        for s in fired.iter().take(10) {
+            let events = store.stream_events(s.id).await.unwrap();
+            let exists = events
+                .iter()
+                .find(|e| e.event_type == "compute.instance.exists")
+                .expect("a fired usage stream without its exists");
+            assert!(s.fire_timestamp.unwrap() >= exists.timestamp);
+        }
+
+        // The usage handler's events are stored and queryable.
+        let audits = store
+            .count_events(&EventFilter {
+                event_types: vec![
+                    "compute.instance.exists.verified".to_owned(),
+                    "compute.instance.exists.failed".to_owned(),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            audits >= fired.len() as i64,
+            "{audits} audits for {} fired",
+            fired.len()
+        );
+
+        // Unfinished streams expire once time runs out.
+        let open = store
+            .count_streams(&usage_filter(Some(StreamState::Active)))
+            .await
+            .unwrap();
+        assert!(open > 0, "the second day's streams should still be open");
+        let drained = replay.finish(Some(far_future())).await.unwrap();
+        assert!(drained.pipelines.expired >= open as u64);
+        assert_eq!(drained.pipelines.errors, 0);
+        for state in [
+            StreamState::Active,
+            StreamState::Firing,
+            StreamState::Expiring,
+        ] {
+            let n = store
+                .count_streams(&StreamFilter {
+                    state: Some(state),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "streams left {state}");
+        }
+
+        // Replaying the same notifications again stores nothing new.
+        let before = store.count_streams(&StreamFilter::default()).await.unwrap();
+        let mut again = Replay::new(setup().pipeline_manager(store.clone()), 500);
+        for event in events.clone() {
+            again.push(event).await.unwrap();
+        }
+        let totals = again.finish(Some(far_future())).await.unwrap();
+        assert_eq!(totals.ingest.stored, 0);
+        assert_eq!(totals.ingest.duplicates, events.len() as u64);
+        assert_eq!(totals.ingest.streams_created, 0);
+        assert_eq!(
+            store.count_streams(&StreamFilter::default()).await.unwrap(),
+            before
+        );
+    })
+    .await;
+}
