@@ -1,0 +1,252 @@
+//! The wire format of quincy v1, written straight into a byte buffer: datetimes as
+//! `{"__type__": "datetime", "datetime": "<iso>"}`, time ranges as
+//! `{"__type__": "timex.TimeRange", "begin": "<iso>", "end": "<iso>"}`, a `_mark` on every row.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Timelike, Utc};
+use tach_store::{Direction, DistValue, Event, StoredEvent, StreamRow, TraitValue};
+
+/// A JSON document under construction.
+pub(crate) struct Out(pub(crate) String);
+
+/// Fixed event fields; a trait with one of these names is left out so keys stay unique.
+const EVENT_FIELDS: [&str; 4] = ["message_id", "event_type", "timestamp", "_mark"];
+
+impl Out {
+    pub(crate) fn with_capacity(n: usize) -> Out {
+        Out(String::with_capacity(n))
+    }
+
+    fn raw(&mut self, s: &str) -> &mut Out {
+        self.0.push_str(s);
+        self
+    }
+
+    /// A JSON string literal.
+    pub(crate) fn str(&mut self, s: &str) -> &mut Out {
+        let out = &mut self.0;
+        out.push('"');
+        let mut start = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let esc = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            out.push_str(&s[start..i]);
+            if esc.is_empty() {
+                let _ = write!(out, "\\u{b:04x}");
+            } else {
+                out.push_str(esc);
+            }
+            start = i + 1;
+        }
+        out.push_str(&s[start..]);
+        out.push('"');
+        self
+    }
+
+    fn key(&mut self, first: &mut bool, k: &str) -> &mut Out {
+        if !*first {
+            self.0.push_str(", ");
+        }
+        *first = false;
+        self.str(k).raw(": ")
+    }
+
+    /// Python's `datetime.isoformat()` of a naive UTC datetime, as winchester stores them.
+    fn iso(&mut self, t: DateTime<Utc>) -> &mut Out {
+        let fmt = if t.nanosecond() == 0 {
+            "\"%Y-%m-%dT%H:%M:%S\""
+        } else {
+            "\"%Y-%m-%dT%H:%M:%S%.6f\""
+        };
+        let _ = write!(self.0, "{}", t.format(fmt));
+        self
+    }
+
+    fn datetime(&mut self, t: DateTime<Utc>) -> &mut Out {
+        self.raw("{\"__type__\": \"datetime\", \"datetime\": ")
+            .iso(t)
+            .raw("}")
+    }
+
+    fn opt_datetime(&mut self, t: Option<DateTime<Utc>>) -> &mut Out {
+        match t {
+            Some(t) => self.datetime(t),
+            None => self.raw("null"),
+        }
+    }
+
+    fn float(&mut self, f: f64) -> &mut Out {
+        if f.is_finite() {
+            let _ = write!(self.0, "{f:?}");
+        } else {
+            self.0.push_str("null");
+        }
+        self
+    }
+
+    fn int(&mut self, i: i64) -> &mut Out {
+        let _ = write!(self.0, "{i}");
+        self
+    }
+
+    fn mark(&mut self, id: i64, direction: Direction) -> &mut Out {
+        let sign = match direction {
+            Direction::Desc => "",
+            Direction::Asc => "+",
+        };
+        let _ = write!(self.0, "\"{sign}{id:x}\"");
+        self
+    }
+
+    fn trait_value(&mut self, v: &TraitValue) -> &mut Out {
+        match v {
+            TraitValue::Text(s) => self.str(s),
+            TraitValue::Int(i) => self.int(*i),
+            TraitValue::Float(f) => self.float(*f),
+            TraitValue::Datetime(t) => self.datetime(*t),
+        }
+    }
+
+    fn dist_value(&mut self, v: &DistValue) -> &mut Out {
+        match v {
+            DistValue::Text(s) => self.str(s),
+            DistValue::Int(i) => self.int(*i),
+            DistValue::Float(f) => self.float(*f),
+            DistValue::Datetime(t) => self.datetime(*t),
+            DistValue::Range { begin, end } => self
+                .raw("{\"__type__\": \"timex.TimeRange\", \"begin\": ")
+                .iso(*begin)
+                .raw(", \"end\": ")
+                .iso(*end)
+                .raw("}"),
+        }
+    }
+
+    /// One event: its traits, then `message_id`, `event_type`, `timestamp` and `_mark` (when
+    /// the row id is known).
+    pub(crate) fn event(&mut self, e: &Event, mark: Option<(i64, Direction)>) -> &mut Out {
+        self.raw("{");
+        let mut first = true;
+        for t in &e.traits {
+            if EVENT_FIELDS.contains(&t.name.as_str()) {
+                continue;
+            }
+            self.key(&mut first, &t.name).trait_value(&t.value);
+        }
+        self.key(&mut first, "message_id").str(&e.message_id);
+        self.key(&mut first, "event_type").str(&e.event_type);
+        self.key(&mut first, "timestamp").datetime(e.timestamp);
+        if let Some((id, direction)) = mark {
+            self.key(&mut first, "_mark").mark(id, direction);
+        }
+        self.raw("}")
+    }
+
+    /// A list of stored events.
+    pub(crate) fn events(&mut self, events: &[StoredEvent], direction: Direction) -> &mut Out {
+        self.raw("[");
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                self.raw(", ");
+            }
+            self.event(&e.event, Some((e.id, direction)));
+        }
+        self.raw("]")
+    }
+
+    /// One stream, winchester's fields plus `event_count` and `error`; `events` when loaded.
+    pub(crate) fn stream(&mut self, s: &StreamRow, direction: Direction) -> &mut Out {
+        let mut first = true;
+        self.raw("{");
+        self.key(&mut first, "id").int(s.id);
+        self.key(&mut first, "_mark").mark(s.id, direction);
+        self.key(&mut first, "name").str(&s.trigger_name);
+        self.key(&mut first, "state").str(s.state.as_str());
+        self.key(&mut first, "first_event").datetime(s.first_event);
+        self.key(&mut first, "last_event").datetime(s.last_event);
+        self.key(&mut first, "expire_timestamp")
+            .datetime(s.expire_timestamp);
+        self.key(&mut first, "fire_timestamp")
+            .opt_datetime(s.fire_timestamp);
+        self.key(&mut first, "distinguishing_traits").raw("{");
+        let mut inner = true;
+        for (name, value) in &s.distinguishing_traits {
+            self.key(&mut inner, name).dist_value(value);
+        }
+        self.raw("}");
+        self.key(&mut first, "event_count").int(s.event_count);
+        self.key(&mut first, "error");
+        match &s.error {
+            Some(e) => self.str(e),
+            None => self.raw("null"),
+        };
+        if let Some(events) = &s.events {
+            self.key(&mut first, "events").raw("[");
+            for (i, e) in events.iter().enumerate() {
+                if i > 0 {
+                    self.raw(", ");
+                }
+                self.event(e, None);
+            }
+            self.raw("]");
+        }
+        self.raw("}")
+    }
+
+    /// A list of streams.
+    pub(crate) fn streams(&mut self, streams: &[StreamRow], direction: Direction) -> &mut Out {
+        self.raw("[");
+        for (i, s) in streams.iter().enumerate() {
+            if i > 0 {
+                self.raw(", ");
+            }
+            self.stream(s, direction);
+        }
+        self.raw("]")
+    }
+
+    /// `[{"count": n}]`.
+    pub(crate) fn count(&mut self, n: i64) -> &mut Out {
+        self.raw("[{\"count\": ").int(n).raw("}]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn strings_escape_and_datetimes_match_python_isoformat() {
+        let mut o = Out::with_capacity(0);
+        o.str("a\"b\\c\n\u{1}é");
+        assert_eq!(o.0, r#""a\"b\\c\n\u0001é""#);
+        let t = Utc.with_ymd_and_hms(2014, 7, 1, 12, 0, 0).unwrap();
+        let mut o = Out::with_capacity(0);
+        o.datetime(t)
+            .datetime(t + chrono::Duration::microseconds(1500));
+        assert_eq!(
+            o.0,
+            r#"{"__type__": "datetime", "datetime": "2014-07-01T12:00:00"}{"__type__": "datetime", "datetime": "2014-07-01T12:00:00.001500"}"#
+        );
+        let mut o = Out::with_capacity(0);
+        o.dist_value(&DistValue::Range {
+            begin: t,
+            end: t + chrono::Duration::days(1),
+        });
+        assert_eq!(
+            o.0,
+            r#"{"__type__": "timex.TimeRange", "begin": "2014-07-01T12:00:00", "end": "2014-07-02T12:00:00"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&o.0).unwrap();
+        assert_eq!(parsed["__type__"], "timex.TimeRange");
+    }
+}
