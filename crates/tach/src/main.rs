@@ -27,6 +27,15 @@ enum Command {
     /// Work with trigger definitions (`tach triggers test`: a dry run without a database).
     #[command(subcommand)]
     Triggers(cmd::triggers::Command),
+    /// Manage the database (`tach db migrate`: create or upgrade the schema).
+    #[command(subcommand)]
+    Db(cmd::db::Command),
+    /// Run notification files through distiller, triggers and pipelines on an event-time clock.
+    Replay(cmd::replay::Args),
+    /// Run the pipeline worker: fire and expire ready streams until SIGTERM/SIGINT.
+    Pipeline(cmd::pipeline::Args),
+    /// Serve the quincy-compatible REST API (`/v1/events`, `/v1/streams`) until SIGTERM/SIGINT.
+    Api(cmd::api::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,10 @@ fn main() -> ExitCode {
         Command::Timex(args) => cmd::timex::run(args),
         Command::Notigen(args) => cmd::notigen::run(args),
         Command::Triggers(command) => cmd::triggers::run(command),
+        Command::Db(command) => cmd::db::run(command),
+        Command::Replay(args) => cmd::replay::run(args),
+        Command::Pipeline(args) => cmd::pipeline::run(args),
+        Command::Api(args) => cmd::api::run(args),
     };
     match outcome {
         Ok(code) => code,
