@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# REST API benchmark (issue 5): a database of about 1,000,000 events, then
+# GET /v1/events?traits=instance_id:X and GET /v1/streams?distinguishing_traits=instance_id:X
+# with 16 concurrent connections (wrk), X drawn at random from the instances in the data.
+#
+#   crates/tach-api/benches/api.sh [sqlite|postgres|mysql]
+#
+# Environment: COUNT (notifications, default 1000000), DURATION (per wrk run, default 30s),
+# WORK (working directory, default /tmp/tach-api-bench-<backend>), REUSE=1 keeps an existing
+# database of an earlier run. Needs wrk (apt-get install wrk).
+set -euo pipefail
+
+backend=${1:-sqlite}
+count=${COUNT:-1000000}
+duration=${DURATION:-30s}
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+work=${WORK:-/tmp/tach-api-bench-$backend}
+tach=$root/target/release/tach
+port=${PORT:-8911}
+
+command -v wrk >/dev/null || { echo "api.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+cargo build --release -p tach --manifest-path "$root/Cargo.toml"
+mkdir -p "$work"
+cd "$work"
+
+case $backend in
+  sqlite) url=sqlite://tach.db ;;
+  postgres) url=postgres://postgres@127.0.0.1:5432/tach_api_bench ;;
+  mysql) url=mysql://root@127.0.0.1:3306/tach_api_bench ;;
+  *) echo "api.sh: unknown backend $backend (sqlite, postgres, mysql)" >&2; exit 2 ;;
+esac
+
+cat > winchester.yaml <<YAML
+config_path: ["$root/config"]
+database:
+  url: $url
+distiller_config: event_definitions.yaml
+trigger_definitions: triggers.yaml
+pipeline_config: pipelines.yaml
+pipeline_handlers: {logger: logger, usage: usage}
+purge_completed_streams: false
+api:
+  bind: 127.0.0.1:$port
+YAML
+
+if [ "${REUSE:-0}" != 1 ] || [ ! -f ids.txt ]; then
+  case $backend in
+    sqlite) rm -f tach.db tach.db-wal tach.db-shm ;;
+    postgres) psql -q -h 127.0.0.1 -U postgres -d postgres \
+        -c 'DROP DATABASE IF EXISTS tach_api_bench WITH (FORCE)' -c 'CREATE DATABASE tach_api_bench' ;;
+    mysql) mariadb -h 127.0.0.1 -u root \
+        -e 'DROP DATABASE IF EXISTS tach_api_bench; CREATE DATABASE tach_api_bench' ;;
+  esac
+  "$tach" notigen --seed 1 --count "$count" --output notifications.jsonl
+  "$tach" db migrate --config winchester.yaml
+  TACH_LOG=error "$tach" replay --config winchester.yaml --drain notifications.jsonl
+  grep -o '"instance_id":"[^"]*"' notifications.jsonl | cut -d'"' -f4 | sort -u > ids.txt
+fi
+echo "instances: $(wc -l < ids.txt)"
+
+TACH_LOG=error "$tach" api --config winchester.yaml &
+api=$!
+trap 'kill $api 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break
+  sleep 0.2
+done
+
+for path in "/v1/events?traits=instance_id:" "/v1/streams?distinguishing_traits=instance_id:"; do
+  echo "== GET ${path}X, 16 connections, $duration"
+  IDS_FILE=$work/ids.txt API_PATH=$path \
+    wrk -t2 -c16 -d"$duration" --latency -s "$root/crates/tach-api/benches/lookup.lua" \
+    "http://127.0.0.1:$port"
+done
