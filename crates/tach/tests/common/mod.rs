@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration, TimeZone, Utc};
+use sqlx::{AnyConnection, Connection, Executor};
 use tach_notigen::{Envelope, Generator, NotigenConfig};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -41,7 +42,8 @@ pub fn repo_config() -> PathBuf {
 }
 
 /// A fresh working directory with a winchester.yaml using `url`, config/'s other files and
-/// `extra` appended (further sections).
+/// `extra` appended (further sections). Files the test writes into the directory (its own
+/// triggers.yaml, say) come before config/'s in the search path.
 pub fn workdir_with(url: &str, extra: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "tach_cli_{}_{}",
@@ -51,10 +53,11 @@ pub fn workdir_with(url: &str, extra: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("creating the work directory");
     let config = format!(
-        "config_path: [\"{}\"]\ndatabase:\n  url: {url}\n\
+        "config_path: [\"{}\", \"{}\"]\ndatabase:\n  url: {url}\n\
          distiller_config: event_definitions.yaml\ntrigger_definitions: triggers.yaml\n\
          pipeline_config: pipelines.yaml\npipeline_handlers:\n  logger: logger\n  usage: usage\n\
          {extra}",
+        dir.display(),
         repo_config().display()
     );
     std::fs::write(dir.join("winchester.yaml"), config).expect("writing winchester.yaml");
@@ -82,4 +85,70 @@ pub fn notigen_lines(days: i64) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// A database server the process tests run against.
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    /// PostgreSQL (`TACH_TEST_POSTGRES_URL`, default the local `test` database).
+    Postgres,
+    /// MySQL/MariaDB (`TACH_TEST_MYSQL_URL`, default the local `test` database).
+    Mysql,
+}
+
+/// A database created on a server for one test; [`ServerDb::drop_db`] removes it.
+pub struct ServerDb {
+    /// The database's URL.
+    pub url: String,
+    admin: String,
+    name: String,
+    server: Server,
+}
+
+impl ServerDb {
+    /// Creates a fresh, empty database named after `tag`, the process and a counter.
+    pub async fn create(server: Server, tag: &str) -> ServerDb {
+        sqlx::any::install_default_drivers();
+        let admin = match server {
+            Server::Postgres => std::env::var("TACH_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+            Server::Mysql => std::env::var("TACH_TEST_MYSQL_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
+        };
+        let name = format!(
+            "tach_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = AnyConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("database server at {admin}: {e}"));
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("creating the test database");
+        conn.close().await.ok();
+        let (base, _) = admin.rsplit_once('/').expect("a database URL");
+        ServerDb {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+            server,
+        }
+    }
+
+    /// Drops the database (closing other sessions on PostgreSQL).
+    pub async fn drop_db(self) {
+        let force = match self.server {
+            Server::Postgres => " WITH (FORCE)",
+            Server::Mysql => "",
+        };
+        let mut conn = AnyConnection::connect(&self.admin).await.expect("admin");
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {}{force}",
+            self.name
+        )))
+        .await
+        .expect("dropping the test database");
+        conn.close().await.ok();
+    }
 }
