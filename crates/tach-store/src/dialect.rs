@@ -167,6 +167,16 @@ impl Dialect {
         }
     }
 
+    /// Suffix of a locking read that skips rows other transactions hold: ` FOR UPDATE SKIP
+    /// LOCKED` on PostgreSQL and MySQL 8 / MariaDB 10.6+; nothing on SQLite (see
+    /// [`Dialect::for_update`]).
+    pub fn for_update_skip_locked(self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres | Backend::MySql => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// The statement that begins a write transaction, when it is not plain `BEGIN`.
     ///
     /// SQLite takes the write lock up front so that a reader never has to upgrade (which fails

@@ -10,10 +10,10 @@ use sqlx::{Any, Row, Transaction};
 use crate::active_key::active_key;
 use crate::dialect::{Backend, Dialect};
 use crate::error::{Context, Error, Result};
-use crate::rows::{STREAM_COLS, bind_dist_value, bind_trait_value, decode_stream};
+use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, bind_trait_value, decode_stream};
 use crate::sql::{Batch, BatchSql, SqlBuf, micros, query, sql};
 use crate::store::sql_owned;
-use crate::types::{Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait};
+use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait};
 
 /// An open write transaction. Dropping it without [`StoreTx::commit`] rolls it back.
 #[derive(Debug)]
@@ -21,6 +21,9 @@ pub struct StoreTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     batch_sql: Arc<BatchSql>,
+    /// Distinguishing traits of streams created with [`StoreTx::insert_stream_deferred`],
+    /// written in multi-row statements before the commit.
+    pending_dist_traits: Vec<(i64, String, DistValue)>,
 }
 
 impl StoreTx {
@@ -33,6 +36,7 @@ impl StoreTx {
             tx,
             dialect,
             batch_sql,
+            pending_dist_traits: Vec::new(),
         }
     }
 
@@ -44,8 +48,38 @@ impl StoreTx {
     ///
     /// # Errors
     /// [`Error::Database`]; the transaction is then rolled back.
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_dist_traits().await?;
         self.tx.commit().await.ctx("committing")
+    }
+
+    /// Writes the queued distinguishing traits (see [`StoreTx::insert_stream_deferred`]).
+    async fn flush_dist_traits(&mut self) -> Result<()> {
+        const PER_ROW: usize = 8;
+        let pending = std::mem::take(&mut self.pending_dist_traits);
+        let max_rows = (self.dialect.max_params() / PER_ROW).min(512);
+        for chunk in pending.chunks(max_rows) {
+            let mut b = SqlBuf::new(self.dialect);
+            b.push(self.dialect.insert_ignore_start());
+            b.push(
+                "dist_traits (stream_id, name, type, t_string, t_int, t_float, t_datetime, \
+                 t_end) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                b.push(if i == 0 { "(" } else { ", (" })
+                    .params(PER_ROW)
+                    .push(")");
+            }
+            b.push(&self.dialect.insert_ignore_end("stream_id, name"));
+            let mut q = query(b.finish());
+            for (id, name, value) in chunk {
+                q = bind_dist_value(q.bind(*id).bind(name.as_str()), value);
+            }
+            q.execute(&mut *self.tx)
+                .await
+                .ctx("storing distinguishing traits")?;
+        }
+        Ok(())
     }
 
     /// Rolls back.
@@ -277,6 +311,82 @@ impl StoreTx {
         Ok(Some(stream))
     }
 
+    /// [`StoreTx::lock_active_stream`] for many `(trigger_name, distinguishing_key)` pairs in
+    /// one statement per chunk (rows locked in active-key order): the open stream of each pair,
+    /// in the order of `pairs`.
+    ///
+    /// # Errors
+    /// As [`StoreTx::lock_active_stream`].
+    pub async fn lock_active_streams(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<Option<StreamRow>>> {
+        const ACTION: &str = "locking the active streams";
+        let keys: Vec<String> = pairs.iter().map(|(t, k)| active_key(t, k)).collect();
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        order.dedup_by(|a, b| keys[*a] == keys[*b]);
+        let mut found: std::collections::HashMap<String, StreamRow> =
+            std::collections::HashMap::new();
+        for chunk in order.chunks(IN_CHUNK) {
+            let mut b = SqlBuf::new(self.dialect);
+            b.push("SELECT ")
+                .push(STREAM_COLS)
+                .push(" FROM streams WHERE active_key IN (")
+                .params(chunk.len())
+                .push(") ORDER BY active_key")
+                .push(self.dialect.for_update());
+            let mut q = query(b.finish());
+            for &i in chunk {
+                q = q.bind(keys[i].as_str());
+            }
+            let rows = q.fetch_all(&mut *self.tx).await.ctx(ACTION)?;
+            for row in &rows {
+                let key: Option<String> = row.try_get(8).ctx(ACTION)?;
+                let stream = decode_stream(row)?;
+                if let Some(key) = key {
+                    found.insert(key, stream);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(pairs.len());
+        for ((trigger_name, distinguishing_key), key) in pairs.iter().zip(&keys) {
+            let stream = found.get(key).cloned();
+            if let Some(stream) = &stream
+                && (stream.trigger_name != *trigger_name
+                    || stream.distinguishing_key != *distinguishing_key)
+            {
+                return Err(Error::ActiveKeyCollision {
+                    stream_id: stream.id,
+                    trigger_name: (*trigger_name).to_owned(),
+                });
+            }
+            out.push(stream);
+        }
+        Ok(out)
+    }
+
+    /// As [`StoreTx::insert_stream`], but the distinguishing traits are written (in
+    /// multi-row statements with those of the other streams) just before the commit.
+    ///
+    /// # Errors
+    /// As [`StoreTx::insert_stream`].
+    pub async fn insert_stream_deferred(
+        &mut self,
+        mut new: NewStream,
+    ) -> Result<Option<StreamRow>> {
+        let traits = std::mem::take(&mut new.distinguishing_traits);
+        let Some(mut row) = self.insert_stream(new).await? else {
+            return Ok(None);
+        };
+        for (name, value) in &traits {
+            self.pending_dist_traits
+                .push((row.id, name.clone(), value.clone()));
+        }
+        row.distinguishing_traits = traits;
+        Ok(Some(row))
+    }
+
     /// Creates the open stream described by `new`, holding its active key. Returns `None` when
     /// another transaction holds that key (it created the stream first): lock it with
     /// [`StoreTx::lock_active_stream`] instead. On PostgreSQL and MySQL this waits for that
@@ -425,6 +535,56 @@ impl StoreTx {
         .ctx("updating a stream")?;
         if done.rows_affected() == 0 {
             return Err(Error::StreamNotFound { id: update.id });
+        }
+        Ok(())
+    }
+
+    /// [`StoreTx::update_stream`] for many streams: one statement per chunk of streams on
+    /// SQLite and PostgreSQL (`UPDATE ... FROM (VALUES ...)`), one per stream on MySQL.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`] (naming the first stream of a chunk that missed a row);
+    /// [`Error::Database`].
+    pub async fn update_streams(&mut self, updates: &[StreamUpdate]) -> Result<()> {
+        const PER_ROW: usize = 7;
+        if self.dialect.backend() == Backend::MySql {
+            for update in updates {
+                self.update_stream(update).await?;
+            }
+            return Ok(());
+        }
+        for chunk in updates.chunks(IN_CHUNK) {
+            if let [update] = chunk {
+                self.update_stream(update).await?;
+                continue;
+            }
+            let mut b = SqlBuf::new(self.dialect);
+            b.push(
+                "UPDATE streams SET first_event = v.column2, last_event = v.column3, \
+                 expire_timestamp = v.column4, fire_timestamp = v.column5, \
+                 fire_state = v.column6, event_count = v.column7 FROM (VALUES ",
+            );
+            for i in 0..chunk.len() {
+                b.push(if i == 0 { "(" } else { ", (" })
+                    .params(PER_ROW)
+                    .push(")");
+            }
+            b.push(") AS v WHERE streams.id = v.column1");
+            let mut q = query(b.finish());
+            for u in chunk {
+                q = q
+                    .bind(u.id)
+                    .bind(micros(u.first_event))
+                    .bind(micros(u.last_event))
+                    .bind(micros(u.expire_timestamp))
+                    .bind(u.fire_timestamp.map(micros))
+                    .bind(u.fire_state.as_str())
+                    .bind(u.event_count);
+            }
+            let done = q.execute(&mut *self.tx).await.ctx("updating streams")?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(Error::StreamNotFound { id: chunk[0].id });
+            }
         }
         Ok(())
     }

@@ -112,9 +112,14 @@ impl PipelineManager {
     /// One pass at clock time `now`: up to a batch of streams ready to fire, then up to a batch
     /// ready to expire.
     ///
+    /// Each batch costs a handful of statements, not a few per stream: one claim, one load of
+    /// every claimed stream's events, one run of the pipelines on a blocking thread, one
+    /// [`TriggerManager::add_events`] for all the new events, and one state change per outcome.
+    ///
     /// # Errors
-    /// A store error (claiming, loading events, changing a state); a stream already taken
-    /// stays in `firing`/`expiring` and can be reset by an operator.
+    /// A store error (claiming, loading events, changing a state). Streams taken but not yet run
+    /// are handed back to `active` first when the store still answers; a stream whose pipeline
+    /// ran stays in `firing`/`expiring` and can be reset by an operator.
     pub async fn run_once(&mut self, now: DateTime<Utc>) -> Result<PassReport> {
         let mut report = PassReport::default();
         for kind in [ClaimKind::Fire, ClaimKind::Expire] {
@@ -123,19 +128,8 @@ impl PipelineManager {
                 .store()
                 .claim_streams(kind, now, self.settings.batch_size)
                 .await?;
-            let mut streams = streams.into_iter();
-            for stream in streams.by_ref() {
-                self.handle(stream, kind, now, &mut report).await?;
-                if self.stopping() {
-                    break;
-                }
-            }
-            for stream in streams {
-                self.triggers
-                    .store()
-                    .set_stream_state(stream.id, stream.state, StreamState::Active, None)
-                    .await?;
-                report.released += 1;
+            if !streams.is_empty() {
+                self.handle_batch(streams, kind, now, &mut report).await?;
             }
             if self.stopping() {
                 break;
@@ -161,10 +155,10 @@ impl PipelineManager {
         }
     }
 
-    /// Runs the pipeline of one claimed stream and records the outcome.
-    async fn handle(
+    /// Runs the pipelines of a batch of claimed streams and records their outcomes.
+    async fn handle_batch(
         &mut self,
-        stream: StreamRow,
+        streams: Vec<StreamRow>,
         kind: ClaimKind,
         now: DateTime<Utc>,
         report: &mut PassReport,
@@ -173,77 +167,231 @@ impl PipelineManager {
             ClaimKind::Fire => (StreamState::Firing, StreamState::Error),
             ClaimKind::Expire => (StreamState::Expiring, StreamState::ExpireError),
         };
-        let outcome = self.run_pipeline(&stream, kind).await?;
-        let failure = match outcome {
-            Ok(new_events) if new_events.is_empty() => None,
-            Ok(new_events) => match self.triggers.add_events(new_events, now).await {
-                Ok(added) => {
-                    report.new_events.absorb(&added);
-                    None
-                }
-                Err(e) => Some(format!("storing the pipeline's new events failed: {e}")),
-            },
-            Err(reason) => Some(reason),
-        };
         let store = self.triggers.store().clone();
-        let counters = self.triggers.counters_of(&stream.trigger_name);
-        match failure {
-            None => {
-                if let Some(counters) = counters {
-                    match kind {
-                        ClaimKind::Fire => counters.fired += 1,
-                        ClaimKind::Expire => counters.expired += 1,
+        // What each stream runs: its pipeline, or an outcome known without running one.
+        let mut jobs: Vec<Job> = Vec::with_capacity(streams.len());
+        let mut load: Vec<i64> = Vec::new();
+        for stream in &streams {
+            let job = match self.pipeline_for(stream, kind) {
+                Ok(Some((name, pipeline))) => {
+                    load.push(stream.id);
+                    Job::Run {
+                        name,
+                        pipeline,
+                        events: Vec::new(),
+                        env: Environment::new(stream.id, stream.trigger_name.clone()),
                     }
                 }
-                match kind {
-                    ClaimKind::Fire => report.fired += 1,
-                    ClaimKind::Expire => report.expired += 1,
-                }
-                let done = if self.settings.purge_completed_streams {
-                    store.delete_stream(stream.id).await?
-                } else {
-                    store
-                        .set_stream_state(stream.id, from, StreamState::Completed, None)
-                        .await?
-                };
-                if !done {
-                    tracing::warn!(
-                        stream_id = stream.id,
-                        "The stream changed state while its pipeline ran; left as it is."
-                    );
-                }
+                Ok(None) => Job::Done(Ok(Vec::new())),
+                Err(reason) => Job::Done(Err(reason)),
+            };
+            jobs.push(job);
+        }
+        let loaded = match store.streams_events(&load).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.release(&streams, report).await;
+                return Err(e.into());
             }
-            Some(reason) => {
-                if let Some(counters) = counters {
-                    counters.errors += 1;
-                }
-                report.errors += 1;
-                tracing::error!(
-                    stream_id = stream.id,
-                    trigger = %stream.trigger_name,
-                    %reason,
-                    "A stream's pipeline failed."
-                );
-                store
-                    .set_stream_state(stream.id, from, failed, Some(&reason))
-                    .await?;
+        };
+        let mut loaded = loaded.into_iter();
+        for job in &mut jobs {
+            if let Job::Run { events, .. } = job {
+                *events = loaded.next().unwrap_or_default();
             }
         }
+        // Run them in order on one blocking thread, stopping after the current stream when
+        // the stop flag is set.
+        let stop = Arc::clone(&self.stop);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                if stop.load(Ordering::Relaxed) && !outcomes.is_empty() {
+                    break;
+                }
+                outcomes.push(match job {
+                    Job::Done(outcome) => outcome,
+                    Job::Run {
+                        name,
+                        mut pipeline,
+                        events,
+                        mut env,
+                    } => {
+                        let outcome = pipeline.run(events, &mut env);
+                        match outcome.failure {
+                            None => Ok(outcome.new_events),
+                            Some(failure) => Err(format!(
+                                "pipeline `{name}`, handler `{}`: {}",
+                                failure.handler, failure.error
+                            )),
+                        }
+                    }
+                });
+            }
+            outcomes
+        });
+        let outcomes = match task.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                return Err(Error::PipelineTask {
+                    stream_id: streams.first().map_or(0, |s| s.id),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let started = outcomes.len();
+        let mut failures: Vec<Option<String>> = self.store_new_events(outcomes, now, report).await;
+        failures.truncate(started);
+
+        // Record the outcomes: one statement for the successes, one per failure.
+        let mut done: Vec<i64> = Vec::new();
+        for (stream, failure) in streams.iter().zip(failures) {
+            let counters = self.triggers.counters_of(&stream.trigger_name);
+            match failure {
+                None => {
+                    if let Some(counters) = counters {
+                        match kind {
+                            ClaimKind::Fire => counters.fired += 1,
+                            ClaimKind::Expire => counters.expired += 1,
+                        }
+                    }
+                    match kind {
+                        ClaimKind::Fire => report.fired += 1,
+                        ClaimKind::Expire => report.expired += 1,
+                    }
+                    done.push(stream.id);
+                }
+                Some(reason) => {
+                    if let Some(counters) = counters {
+                        counters.errors += 1;
+                    }
+                    report.errors += 1;
+                    tracing::error!(
+                        stream_id = stream.id,
+                        trigger = %stream.trigger_name,
+                        %reason,
+                        "A stream's pipeline failed."
+                    );
+                    store
+                        .set_stream_state(stream.id, from, failed, Some(&reason))
+                        .await?;
+                }
+            }
+        }
+        let unchanged = if self.settings.purge_completed_streams {
+            store.delete_streams(&done).await?
+        } else {
+            store
+                .set_streams_state(&done, from, StreamState::Completed, None)
+                .await?
+        };
+        for stream_id in unchanged {
+            tracing::warn!(
+                stream_id,
+                "The stream changed state while its pipeline ran; left as it is."
+            );
+        }
+        // Streams taken but not started (the stop flag was set): back to active.
+        self.release(&streams[started..], report).await;
         Ok(())
     }
 
-    /// Runs the stream's pipeline: `Ok(Ok(new events))` on success, `Ok(Err(reason))` when
-    /// the pipeline (or finding it) failed.
-    async fn run_pipeline(
+    /// Stores the new events of the successful outcomes, all in one batch; should that fail,
+    /// stream by stream, so that only the streams whose events cannot be stored fail. Returns
+    /// each stream's failure reason (`None`: success).
+    async fn store_new_events(
+        &mut self,
+        outcomes: Vec<Outcome>,
+        now: DateTime<Utc>,
+        report: &mut PassReport,
+    ) -> Vec<Option<String>> {
+        let mut failures: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
+        let mut new_events: Vec<Vec<tach_distiller::Event>> = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            match outcome {
+                Ok(events) => {
+                    failures.push(None);
+                    new_events.push(events);
+                }
+                Err(reason) => {
+                    failures.push(Some(reason));
+                    new_events.push(Vec::new());
+                }
+            }
+        }
+        let count: usize = new_events.iter().map(Vec::len).sum();
+        if count == 0 {
+            return failures;
+        }
+        let all: Vec<tach_distiller::Event> = new_events.iter().flatten().cloned().collect();
+        match self.triggers.add_events(all, now).await {
+            Ok(added) => {
+                report.new_events.absorb(&added);
+                return failures;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "Storing a pass's new events failed; storing them stream by stream."
+                );
+            }
+        }
+        for (failure, events) in failures.iter_mut().zip(new_events) {
+            if failure.is_some() || events.is_empty() {
+                continue;
+            }
+            match self.triggers.add_events(events, now).await {
+                Ok(added) => report.new_events.absorb(&added),
+                Err(e) => {
+                    *failure = Some(format!("storing the pipeline's new events failed: {e}"));
+                }
+            }
+        }
+        failures
+    }
+
+    /// Hands `streams` (taken by this pass, not run) back to `active`, best effort: a store
+    /// error is logged, and the streams can still be reset by an operator.
+    async fn release(&mut self, streams: &[StreamRow], report: &mut PassReport) {
+        if streams.is_empty() {
+            return;
+        }
+        let store = self.triggers.store().clone();
+        for state in [StreamState::Firing, StreamState::Expiring] {
+            let ids: Vec<i64> = streams
+                .iter()
+                .filter(|s| s.state == state)
+                .map(|s| s.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match store
+                .set_streams_state(&ids, state, StreamState::Active, None)
+                .await
+            {
+                Ok(unchanged) => report.released += (ids.len() - unchanged.len()) as u64,
+                Err(e) => tracing::error!(
+                    error = %e,
+                    streams = ids.len(),
+                    "Cannot hand taken streams back; reset them once the store answers."
+                ),
+            }
+        }
+    }
+
+    /// The pipeline a claimed stream runs: `Ok(None)` when its trigger has none for `kind`,
+    /// `Err(reason)` when the trigger or pipeline is unknown or cannot be built.
+    fn pipeline_for(
         &self,
         stream: &StreamRow,
         kind: ClaimKind,
-    ) -> Result<std::result::Result<Vec<tach_distiller::Event>, String>> {
+    ) -> std::result::Result<Option<(String, Pipeline)>, String> {
         let Some(&index) = self.by_name.get(&stream.trigger_name) else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "no trigger named `{}` is defined",
                 stream.trigger_name
-            )));
+            ));
         };
         let trigger: &TriggerDefinition = &self.triggers.triggers()[index];
         let name = match kind {
@@ -251,30 +399,30 @@ impl PipelineManager {
             ClaimKind::Expire => trigger.expire_pipeline.as_deref(),
         };
         let Some(name) = name else {
-            return Ok(Ok(Vec::new()));
+            return Ok(None);
         };
         let Some(definition) = self.pipelines.get(name) else {
-            return Ok(Err(format!("no pipeline named `{name}` is defined")));
+            return Err(format!("no pipeline named `{name}` is defined"));
         };
-        let mut pipeline = match Pipeline::build(definition, &self.registry) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(format!("pipeline `{name}`: {e}"))),
-        };
-        let events = self.triggers.store().stream_events(stream.id).await?;
-        let mut env = Environment::new(stream.id, stream.trigger_name.clone());
-        let stream_id = stream.id;
-        let outcome = tokio::task::spawn_blocking(move || pipeline.run(events, &mut env))
-            .await
-            .map_err(|e| Error::PipelineTask {
-                stream_id,
-                reason: e.to_string(),
-            })?;
-        match outcome.failure {
-            None => Ok(Ok(outcome.new_events)),
-            Some(failure) => Ok(Err(format!(
-                "pipeline `{name}`, handler `{}`: {}",
-                failure.handler, failure.error
-            ))),
+        match Pipeline::build(definition, &self.registry) {
+            Ok(p) => Ok(Some((name.to_owned(), p))),
+            Err(e) => Err(format!("pipeline `{name}`: {e}")),
         }
     }
+}
+
+/// A stream's pipeline outcome: its new events, or why it failed.
+type Outcome = std::result::Result<Vec<tach_distiller::Event>, String>;
+
+/// What one claimed stream runs.
+enum Job {
+    /// Its pipeline over its events.
+    Run {
+        name: String,
+        pipeline: Pipeline,
+        events: Vec<tach_distiller::Event>,
+        env: Environment,
+    },
+    /// Nothing: the outcome is known.
+    Done(Outcome),
 }

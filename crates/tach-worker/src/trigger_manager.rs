@@ -257,6 +257,12 @@ impl TriggerManager {
             (triggers[a.trigger].name.as_str(), a.key.as_str())
                 .cmp(&(triggers[b.trigger].name.as_str(), b.key.as_str()))
         });
+        // The stored open streams of every key, locked in one statement per chunk.
+        let pairs: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|info| (triggers[info.trigger].name.as_str(), info.key.as_str()))
+            .collect();
+        let mut stored = tx.lock_active_streams(&pairs).await?;
         let mut slots: Vec<Option<Slot>> = (0..keys.len()).map(|_| None).collect();
         for k in order {
             let info = &keys[k];
@@ -265,6 +271,7 @@ impl TriggerManager {
             let at = nows[info.first];
             let slot = open_stream(
                 &mut tx,
+                stored[k].take(),
                 trigger,
                 &info.key,
                 &info.values,
@@ -300,6 +307,7 @@ impl TriggerManager {
                     report.streams_detached += 1;
                     let next = open_stream(
                         &mut tx,
+                        None,
                         trigger,
                         &info.key,
                         &info.values,
@@ -316,20 +324,26 @@ impl TriggerManager {
         }
         report.stream_events = links.len() as u64;
         tx.add_stream_events(&links).await?;
-        for slot in slots.iter().flatten().chain(&retired).filter(|s| s.dirty) {
-            tx.update_stream(&convert::stream_update(slot.id, &slot.progress))
-                .await?;
-        }
+        let updates: Vec<_> = slots
+            .iter()
+            .flatten()
+            .chain(&retired)
+            .filter(|s| s.dirty)
+            .map(|slot| convert::stream_update(slot.id, &slot.progress))
+            .collect();
+        tx.update_streams(&updates).await?;
         tx.commit().await?;
         Ok(report)
     }
 }
 
-/// The open stream for `values` with `event` added: the stored one when it still accepts
-/// events at `now` (an expired one is detached), else a new one.
+/// The open stream for `values` with `event` added: the stored one (`locked`, already locked
+/// by the caller, or `None` to look it up) when it still accepts events at `now` (an expired
+/// one is detached), else a new one.
 #[allow(clippy::too_many_arguments)]
 async fn open_stream(
     tx: &mut StoreTx,
+    locked: Option<StreamRow>,
     trigger: &TriggerDefinition,
     key: &str,
     values: &DistinguishingValues,
@@ -338,7 +352,10 @@ async fn open_stream(
     debug: &mut TriggerDebug,
     report: &mut AddReport,
 ) -> Result<Slot> {
-    let mut locked = tx.lock_active_stream(&trigger.name, key).await?;
+    let mut locked = match locked {
+        Some(row) => Some(row),
+        None => tx.lock_active_stream(&trigger.name, key).await?,
+    };
     for _ in 0..STREAM_RACE_ATTEMPTS {
         if let Some(row) = locked.take() {
             match continue_stream(tx, trigger, &row, event, now, debug, report).await? {
@@ -348,7 +365,7 @@ async fn open_stream(
         }
         let (progress, added) = StreamProgress::start(trigger, event, now, Some(&mut *debug))?;
         let new = convert::new_stream(&trigger.name, key, values, &progress);
-        match tx.insert_stream(new).await? {
+        match tx.insert_stream_deferred(new).await? {
             Some(row) => {
                 debug.new_streams += 1;
                 report.streams_created += 1;
