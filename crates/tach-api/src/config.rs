@@ -23,10 +23,16 @@ pub struct ApiConfig {
     pub query_timeout: Duration,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The most events one stream includes with `details=true` (the oldest); a stream with more
+    /// says `"events_truncated": true`, so a huge stream cannot make an unbounded response.
+    pub max_stream_events: u32,
 }
 
 /// Rows returned when a request gives no `limit` (quincy's default).
 pub const DEFAULT_LIMIT: u32 = 200;
+
+/// Default of [`ApiConfig::max_stream_events`].
+pub const DEFAULT_MAX_STREAM_EVENTS: u32 = 1000;
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
@@ -37,6 +43,7 @@ impl Default for ApiConfig {
             max_limit: 1000,
             query_timeout: Duration::from_secs(10),
             max_body_bytes: 16 * 1024,
+            max_stream_events: DEFAULT_MAX_STREAM_EVENTS,
         }
     }
 }
@@ -54,6 +61,7 @@ impl fmt::Debug for ApiConfig {
             .field("max_limit", &self.max_limit)
             .field("query_timeout", &self.query_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_stream_events", &self.max_stream_events)
             .finish()
     }
 }

@@ -20,7 +20,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use tach_store::Store;
 
-pub use config::{ApiConfig, DEFAULT_LIMIT};
+pub use config::{ApiConfig, DEFAULT_LIMIT, DEFAULT_MAX_STREAM_EVENTS};
 pub use error::{ApiError, Result};
 
 /// Every `(method, path)` the API serves, paths in OpenAPI/axum `{param}` form.

@@ -165,6 +165,7 @@ impl Params {
             mark,
             limit: Some(self.limit(max_limit)?),
             details: self.details()?,
+            max_events: None,
         })
     }
 }

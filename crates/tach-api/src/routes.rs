@@ -73,11 +73,28 @@ pub(crate) async fn get_event(
 
 /// `GET /v1/streams`.
 pub(crate) async fn list_streams(State(s): State<ApiState>, q: Q) -> Result<Response> {
-    let filter = params(q)?.stream_filter(s.config.max_limit)?;
-    let streams = s.timed(s.store.list_streams(&filter)).await?;
+    let mut filter = params(q)?.stream_filter(s.config.max_limit)?;
+    // One event more than shown tells a cut stream from one that has exactly the maximum.
+    filter.max_events = Some(s.config.max_stream_events.saturating_add(1));
+    let mut streams = s.timed(s.store.list_streams(&filter)).await?;
+    let truncated: Vec<bool> = streams
+        .iter_mut()
+        .map(|st| cap_events(st, s.config.max_stream_events))
+        .collect();
     let mut out = Out::with_capacity(256 + streams.len() * 512);
-    out.streams(&streams, filter.direction);
+    out.streams(&streams, &truncated, filter.direction);
     Ok(json(StatusCode::OK, out))
+}
+
+/// Cuts the loaded events of `stream` to `max`; true when there were more.
+fn cap_events(stream: &mut tach_store::StreamRow, max: u32) -> bool {
+    match &mut stream.events {
+        Some(events) if events.len() > max as usize => {
+            events.truncate(max as usize);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `GET /v1/streams/count`.
@@ -104,12 +121,25 @@ pub(crate) async fn get_stream(
 ) -> Result<Response> {
     let id = stream_id(&id)?;
     let details = params(q)?.details()?;
-    let stream = s
-        .timed(s.store.get_stream(id, details))
+    let mut stream = s
+        .timed(s.store.get_stream(id, false))
         .await?
         .ok_or_else(|| stream_not_found(id))?;
+    let mut truncated = false;
+    if details {
+        let max = s.config.max_stream_events;
+        let events = s
+            .timed(s.store.first_stream_events(id, Some(max.saturating_add(1))))
+            .await?;
+        stream.events = Some(events);
+        truncated = cap_events(&mut stream, max);
+    }
     let mut out = Out::with_capacity(1024);
-    out.streams(std::slice::from_ref(&stream), tach_store::Direction::Desc);
+    out.streams(
+        std::slice::from_ref(&stream),
+        &[truncated],
+        tach_store::Direction::Desc,
+    );
     Ok(json(StatusCode::OK, out))
 }
 
@@ -141,7 +171,11 @@ pub(crate) async fn reset_stream(
     };
     tracing::info!(stream = id, state = %stream.state, "stream reset through the API");
     let mut out = Out::with_capacity(1024);
-    out.streams(std::slice::from_ref(&stream), tach_store::Direction::Desc);
+    out.streams(
+        std::slice::from_ref(&stream),
+        &[],
+        tach_store::Direction::Desc,
+    );
     Ok(json(StatusCode::OK, out))
 }
 

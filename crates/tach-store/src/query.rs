@@ -6,6 +6,8 @@
 //! 5.0); a distinguishing time range matches a datetime it contains. Each alternative is its own
 //! indexed lookup on `(name, typed column)`.
 
+pub(crate) mod agg;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
 
@@ -67,6 +69,8 @@ pub struct StreamFilter {
     pub limit: Option<u32>,
     /// Also load each stream's events.
     pub details: bool,
+    /// With `details`, at most this many events per stream, the oldest (`None`: all).
+    pub max_events: Option<u32>,
 }
 
 /// An event with its row id (the API's `_mark`).
@@ -267,6 +271,9 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
+        if agg::supported(self.dialect()) {
+            return self.list_events_aggregated(filter).await;
+        }
         let w = self.event_where(
             "SELECT id, message_id, event_type, generated FROM events",
             filter,
@@ -284,6 +291,55 @@ impl Store {
             .into_iter()
             .map(|(id, event)| StoredEvent { id, event })
             .collect())
+    }
+
+    /// [`Store::list_events`] in one statement with one row per event, its traits aggregated
+    /// by the database (see [`agg`]); the page is selected first, so only its events'
+    /// traits are aggregated.
+    async fn list_events_aggregated(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
+        const WHAT: &str = "listing events";
+        let backend = self.dialect().backend();
+        // The outer part binds nothing, so the inner query's markers keep their numbers.
+        let mut sql = format!(
+            "SELECT h.id, h.message_id, h.event_type, h.generated, {} FROM (",
+            agg::traits_column(backend, "h.id")
+        );
+        let inner = self.event_where(
+            "SELECT id, message_id, event_type, generated FROM events",
+            filter,
+        );
+        let (inner_sql, binds) = inner.finish(&order_limit(filter.direction, filter.limit));
+        sql.push_str(&inner_sql);
+        sql.push_str(match filter.direction {
+            Direction::Desc => ") h ORDER BY h.id DESC",
+            Direction::Asc => ") h ORDER BY h.id ASC",
+        });
+        let mut conn = self.conn().await?;
+        let rows = bind_all(query(sql), binds)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(WHAT)?;
+        let mut events = Vec::with_capacity(rows.len());
+        let mut float_events = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get(0).ctx(WHAT)?;
+            let mut event = Event {
+                message_id: row.try_get(1).ctx(WHAT)?,
+                event_type: row.try_get(2).ctx(WHAT)?,
+                timestamp: crate::sql::from_micros(row.try_get(3).ctx(WHAT)?)?,
+                traits: Vec::new(),
+            };
+            if agg::decode(backend, id, row.try_get(4).ctx(WHAT)?, &mut event.traits)? {
+                float_events.push(id);
+            }
+            events.push(StoredEvent { id, event });
+        }
+        for (id, name, value) in agg::load_floats(&mut conn, backend, &float_events).await? {
+            if let Some(e) = events.iter_mut().find(|e| e.id == id) {
+                agg::set_float(&mut e.event.traits, &name, value);
+            }
+        }
+        Ok(events)
     }
 
     /// How many events match `filter` (its limit is ignored).
@@ -363,10 +419,21 @@ impl Store {
         load_dist_traits(&mut conn, self.dialect(), &mut streams).await?;
         if filter.details {
             for s in &mut streams {
-                s.events = Some(load_stream_events(&mut conn, self.dialect(), s.id).await?);
+                s.events =
+                    Some(stream_events(&mut conn, self.dialect(), s.id, filter.max_events).await?);
             }
         }
         Ok(streams)
+    }
+
+    /// The events of stream `id` sorted by timestamp (then id), at most `max` of them (the
+    /// oldest; `None`: all).
+    ///
+    /// # Errors
+    /// [`crate::Error::Database`].
+    pub async fn first_stream_events(&self, id: i64, max: Option<u32>) -> Result<Vec<Event>> {
+        let mut conn = self.conn().await?;
+        stream_events(&mut conn, self.dialect(), id, max).await
     }
 
     /// How many streams match `filter` (its limit is ignored).
@@ -383,6 +450,33 @@ impl Store {
             .and_then(|row| row.try_get(0))
             .ctx("counting streams")
     }
+}
+
+/// The events of stream `stream_id` with their traits, sorted by timestamp (then id), at most
+/// `max` (the oldest).
+async fn stream_events(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    stream_id: i64,
+    max: Option<u32>,
+) -> Result<Vec<Event>> {
+    let Some(max) = max else {
+        return load_stream_events(conn, dialect, stream_id).await;
+    };
+    // The limit is a number, not a parameter, as in `order_limit`.
+    let sql = format!(
+        "SELECT e.id, e.message_id, e.event_type, e.generated FROM stream_events se \
+         JOIN events e ON e.id = se.event_id WHERE se.stream_id = ? ORDER BY e.generated, e.id \
+         LIMIT {max}"
+    );
+    let heads = query(crate::store::sql_owned(dialect, &sql))
+        .bind(stream_id)
+        .fetch_all(&mut *conn)
+        .await
+        .ctx("loading stream events")?;
+    let mut events = decode_event_heads(&heads)?;
+    load_traits(conn, dialect, &mut events).await?;
+    Ok(events.into_iter().map(|(_, e)| e).collect())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(crate) const STREAM_COLS: &str = "id, trigger_name, state, first_event, last
      event_count";
 
 /// Rows per `IN (...)` list when loading children of many parents.
-const IN_CHUNK: usize = 500;
+pub(crate) const IN_CHUNK: usize = 500;
 
 /// Binds `type, t_string, t_int, t_float, t_datetime` (one typed column set, the rest NULL).
 fn bind_typed(
@@ -199,6 +199,9 @@ pub(crate) async fn load_traits(
     dialect: Dialect,
     events: &mut [(i64, Event)],
 ) -> Result<()> {
+    if crate::query::agg::supported(dialect) {
+        return crate::query::agg::load_traits(conn, dialect, events).await;
+    }
     let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     for chunk in ids.chunks(IN_CHUNK) {
         let mut b = SqlBuf::new(dialect);
@@ -275,16 +278,83 @@ pub(crate) async fn load_stream_events(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let traits = query(crate::sql::sql(
-        dialect,
-        "SELECT t.event_id, t.name, t.type, t.t_string, t.t_int, t.t_float, t.t_datetime \
-         FROM stream_events se JOIN traits t ON t.event_id = se.event_id \
-         WHERE se.stream_id = ? ORDER BY t.event_id, t.name",
-    ))
-    .bind(stream_id)
-    .fetch_all(&mut *conn)
-    .await
-    .ctx("loading stream event traits")?;
-    attach_traits(&mut events, &traits)?;
+    load_traits(conn, dialect, &mut events).await?;
     Ok(events.into_iter().map(|(_, e)| e).collect())
+}
+
+/// The events of each of `stream_ids` (in that order) with their traits, each list sorted by
+/// timestamp (then id), in two statements per chunk of streams.
+pub(crate) async fn load_streams_events(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    stream_ids: &[i64],
+) -> Result<Vec<Vec<Event>>> {
+    const WHAT: &str = "loading stream events";
+    let mut out: Vec<Vec<Event>> = (0..stream_ids.len()).map(|_| Vec::new()).collect();
+    let position: HashMap<i64, usize> = stream_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
+    for chunk in stream_ids.chunks(IN_CHUNK) {
+        let mut b = SqlBuf::new(dialect);
+        b.push(
+            "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated \
+             FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
+        )
+        .params(chunk.len())
+        .push(") ORDER BY se.stream_id, e.generated, e.id");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let heads = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
+        if heads.is_empty() {
+            continue;
+        }
+        // (stream position, event id) -> index in out[stream position]
+        let mut slot: HashMap<(usize, i64), usize> = HashMap::with_capacity(heads.len());
+        for row in &heads {
+            let stream_id: i64 = get(row, 0, WHAT)?;
+            let Some(&s) = position.get(&stream_id) else {
+                continue;
+            };
+            let event_id: i64 = get(row, 1, WHAT)?;
+            slot.insert((s, event_id), out[s].len());
+            out[s].push(Event {
+                message_id: get(row, 2, WHAT)?,
+                event_type: get(row, 3, WHAT)?,
+                timestamp: from_micros(get(row, 4, WHAT)?)?,
+                traits: Vec::new(),
+            });
+        }
+        let mut b = SqlBuf::new(dialect);
+        b.push(
+            "SELECT se.stream_id, t.event_id, t.name, t.type, t.t_string, t.t_int, t.t_float, \
+             t.t_datetime FROM stream_events se JOIN traits t ON t.event_id = se.event_id \
+             WHERE se.stream_id IN (",
+        )
+        .params(chunk.len())
+        .push(") ORDER BY se.stream_id, t.event_id, t.name");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let traits = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
+        for row in &traits {
+            let stream_id: i64 = get(row, 0, WHAT)?;
+            let event_id: i64 = get(row, 1, WHAT)?;
+            let Some(&s) = position.get(&stream_id) else {
+                continue;
+            };
+            let Some(&i) = slot.get(&(s, event_id)) else {
+                continue;
+            };
+            let name: String = get(row, 2, WHAT)?;
+            let value = decode_typed(row, 3, &name, false)?;
+            let value = to_trait_value(value).ok_or_else(|| missing("trait", &name))?;
+            out[s][i].traits.push(Trait { name, value });
+        }
+    }
+    Ok(out)
 }

@@ -1,4 +1,5 @@
-//! Fresh databases per test, a populated fixture, and in-process requests to the router.
+//! Fresh databases per test (SQLite, PostgreSQL and MySQL/MariaDB), a populated fixture, and
+//! in-process requests to the router.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,13 +21,27 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub enum Backend {
     Sqlite,
     Postgres,
+    MySql,
 }
 
-pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+pub const BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
 
 fn postgres_url() -> String {
     std::env::var("TACH_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn mysql_url() -> String {
+    std::env::var("TACH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+/// The server's URL for `backend` (its admin database), where test databases are created.
+fn admin_url(backend: Backend) -> String {
+    match backend {
+        Backend::MySql => mysql_url(),
+        Backend::Postgres | Backend::Sqlite => postgres_url(),
+    }
 }
 
 /// A database created for one test.
@@ -34,6 +49,7 @@ pub struct TestDb {
     pub url: String,
     name: String,
     file: Option<PathBuf>,
+    backend: Backend,
 }
 
 impl TestDb {
@@ -51,13 +67,14 @@ impl TestDb {
                     url: format!("sqlite://{}", file.display()),
                     name,
                     file: Some(file),
+                    backend,
                 }
             }
-            Backend::Postgres => {
-                let admin = postgres_url();
+            Backend::Postgres | Backend::MySql => {
+                let admin = admin_url(backend);
                 let mut conn = AnyConnection::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL test server at {admin}: {e}"));
+                    .unwrap_or_else(|e| panic!("{backend:?} test server at {admin}: {e}"));
                 conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
                     .expect("creating the test database");
@@ -67,6 +84,7 @@ impl TestDb {
                     url: format!("{base}/{name}"),
                     name,
                     file: None,
+                    backend,
                 }
             }
         }
@@ -81,15 +99,18 @@ impl TestDb {
             }
             return;
         }
-        let mut conn = AnyConnection::connect(&postgres_url())
+        let mut conn = AnyConnection::connect(&admin_url(self.backend))
             .await
             .expect("admin");
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .await
-        .expect("dropping the test database");
+        let drop = match self.backend {
+            Backend::MySql => format!("DROP DATABASE IF EXISTS {}", self.name),
+            Backend::Postgres | Backend::Sqlite => {
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+            }
+        };
+        conn.execute(sqlx::AssertSqlSafe(drop))
+            .await
+            .expect("dropping the test database");
         conn.close().await.ok();
     }
 }

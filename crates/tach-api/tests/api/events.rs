@@ -182,3 +182,53 @@ async fn limit_is_capped_by_max_limit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_trait_type_round_trips_exactly() {
+    with_api(ApiConfig::default(), async |api: &Api| {
+        use tach_store::{Event, Trait, TraitValue};
+        let text = "quote \" backslash \\ newline \n tab \t ctrl \u{1} é 😀 [1,2]";
+        let when = crate::common::t(0) + chrono::Duration::microseconds(123_456);
+        let traits = [
+            ("B", TraitValue::Text(text.into())),
+            ("a", TraitValue::Float(0.1 + 0.2)),
+            ("a_b", TraitValue::Float(1e300)),
+            ("aB", TraitValue::Int(i64::MIN)),
+            ("f2", TraitValue::Float(-1.25e-10)),
+            ("z", TraitValue::Datetime(when)),
+            ("empty", TraitValue::Text(String::new())),
+        ];
+        let event = Event {
+            message_id: "odd".into(),
+            event_type: "odd.values".into(),
+            timestamp: when,
+            traits: traits
+                .iter()
+                .map(|(n, v)| Trait {
+                    name: (*n).into(),
+                    value: v.clone(),
+                })
+                .collect(),
+        };
+        let mut tx = api.store.begin().await.expect("begin");
+        tx.insert_events(&[event]).await.expect("insert");
+        tx.commit().await.expect("commit");
+        let one = get_ok(&api.app, "/v1/events/odd").await;
+        let list = get_ok(&api.app, "/v1/events?traits=aB:-9223372036854775808").await;
+        for body in [&one, &list] {
+            assert_eq!(msg_ids(body), ["odd"]);
+            let e = &body[0];
+            assert_eq!(e["B"], text);
+            assert_eq!(e["a"].as_f64(), Some(0.1 + 0.2));
+            assert_eq!(e["a_b"].as_f64(), Some(1e300));
+            assert_eq!(e["aB"].as_i64(), Some(i64::MIN));
+            assert_eq!(e["f2"].as_f64(), Some(-1.25e-10));
+            assert_eq!(e["empty"], "");
+            assert_eq!(
+                e["z"],
+                json!({"__type__": "datetime", "datetime": "2014-07-01T12:00:00.123456"})
+            );
+        }
+    })
+    .await;
+}

@@ -1,4 +1,5 @@
-//! Integration tests of the REST API: the router driven in-process on SQLite and PostgreSQL.
+//! Integration tests of the REST API: the router driven in-process on SQLite, PostgreSQL and
+//! MySQL/MariaDB.
 
 mod auth;
 mod common;

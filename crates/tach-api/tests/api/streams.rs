@@ -239,3 +239,38 @@ async fn put_resets_an_errored_stream_and_refuses_others() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn details_are_capped_at_max_stream_events() {
+    let config = ApiConfig {
+        max_stream_events: 1,
+        ..ApiConfig::default()
+    };
+    with_api(config, async |api: &Api| {
+        let (app, fx) = (&api.app, api.fx);
+        let body = get_ok(app, &format!("/v1/streams/{}?details=true", fx.s1)).await;
+        assert_eq!(msg_ids(&body[0]["events"]), ["e0"], "the oldest event");
+        assert_eq!(body[0]["events_truncated"], true);
+        assert_eq!(body[0]["event_count"], 2);
+        let body = get_ok(app, "/v1/streams?details=true").await;
+        assert_eq!(ids(&body), [fx.s3, fx.s2, fx.s1]);
+        assert_eq!(col(&body, "events_truncated"), [false, true, true]);
+        assert_eq!(msg_ids(&body[1]["events"]), ["e2"]);
+        let body = get_ok(app, &format!("/v1/streams/{}", fx.s1)).await;
+        assert!(
+            body[0].get("events_truncated").is_none(),
+            "only with details"
+        );
+    })
+    .await;
+    let config = ApiConfig {
+        max_stream_events: 2,
+        ..ApiConfig::default()
+    };
+    with_api(config, async |api: &Api| {
+        let body = get_ok(&api.app, &format!("/v1/streams/{}?details=1", api.fx.s2)).await;
+        assert_eq!(msg_ids(&body[0]["events"]), ["e2", "e4"]);
+        assert_eq!(body[0]["events_truncated"], false, "exactly the maximum");
+    })
+    .await;
+}
