@@ -32,6 +32,18 @@ impl WorkerSetup {
     /// # Errors
     /// A file that cannot be read or is invalid; an unknown pipeline or handler.
     pub fn load(config: &WinchesterConfig) -> Result<WorkerSetup> {
+        Self::load_with_registry(config, HandlerRegistry::with_builtins())
+    }
+
+    /// As [`Self::load`], with the handlers of `registry` (e.g. the built-ins plus
+    /// tach-publish's `notabene` and `kafka`).
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_with_registry(
+        config: &WinchesterConfig,
+        registry: HandlerRegistry,
+    ) -> Result<WorkerSetup> {
         let triggers = config.load_triggers()?;
         for warning in &triggers.warnings {
             tracing::warn!("{warning}");
@@ -41,7 +53,6 @@ impl WorkerSetup {
             tracing::warn!("{warning}");
         }
         pipelines.check_triggers(&triggers.triggers)?;
-        let registry = HandlerRegistry::with_builtins();
         registry.check(&pipelines).map_err(Error::Handler)?;
         Ok(WorkerSetup {
             triggers: triggers.triggers.into(),

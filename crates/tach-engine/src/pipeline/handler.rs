@@ -34,7 +34,9 @@ pub trait Handler: Send {
     /// Performs side effects, after every handler of the pipeline succeeded.
     ///
     /// # Errors
-    /// A failure is logged; the other handlers still commit.
+    /// A failure (e.g. a publish the broker did not confirm) fails the pipeline run: the
+    /// stream goes to `error`/`expire_error` and can be reset and retried. The other handlers
+    /// still commit (side effects already done cannot be undone).
     fn commit(&mut self, env: &Environment) -> Result<(), HandlerError>;
 
     /// Cleans up after a failed pipeline.
@@ -255,14 +257,18 @@ pub struct PipelineOutcome {
     /// Events the handlers added (message ids not in the stream), in order, without
     /// duplicates; empty when the pipeline failed.
     pub new_events: Vec<Event>,
-    /// The handler that failed, if one did (every handler was then rolled back).
+    /// The handler that failed, if one did: in `handle` (every handler was then rolled back)
+    /// or, beyond winchester, in `commit` (the first handler whose commit failed).
     pub failure: Option<PipelineFailure>,
-    /// Errors from `commit` (logged; they do not fail the pipeline, as in winchester).
+    /// Further `commit` errors after the first one (which is `failure`), in handler order.
+    /// Any commit error fails the pipeline (winchester only logged them, so a lost publish
+    /// went unnoticed).
     pub commit_errors: Vec<PipelineFailure>,
 }
 
 impl PipelineOutcome {
-    /// Whether every handler succeeded (the stream goes to `completed`).
+    /// Whether every handler's `handle` and `commit` succeeded (the stream goes to
+    /// `completed`).
     pub fn succeeded(&self) -> bool {
         self.failure.is_none()
     }
@@ -324,7 +330,9 @@ impl Pipeline {
     }
 
     /// Runs the handlers over the stream's events (sorted by timestamp first), then commits
-    /// every handler if all succeeded, else rolls every handler back.
+    /// every handler if all succeeded, else rolls every handler back. A failed `commit` makes
+    /// the outcome a failure (`failure` is the first commit error, `new_events` is empty);
+    /// the handlers after it still commit.
     pub fn run(&mut self, mut events: Vec<Event>, env: &mut Environment) -> PipelineOutcome {
         events.sort_by_key(|e| e.timestamp);
         let seen: HashSet<String> = events.iter().map(|e| e.message_id.clone()).collect();
@@ -375,6 +383,14 @@ impl Pipeline {
                     error,
                 });
             }
+        }
+        if !commit_errors.is_empty() {
+            let first = commit_errors.remove(0);
+            return PipelineOutcome {
+                new_events: Vec::new(),
+                failure: Some(first),
+                commit_errors,
+            };
         }
         let mut added: HashSet<String> = HashSet::new();
         let new_events = current

@@ -201,7 +201,6 @@ fn a_successful_run_commits_every_handler_and_returns_new_events() {
         "2014-08-01 12:00:00",
         &[],
     ));
-    second.fail_commit = true;
     let mut pipeline = Pipeline::from_handlers(
         "p",
         vec![
@@ -226,11 +225,7 @@ fn a_successful_run_commits_every_handler_and_returns_new_events() {
         ["new"],
         "input ids are not new, even when a handler re-adds them"
     );
-    assert_eq!(outcome.commit_errors.len(), 1);
-    assert_eq!(
-        outcome.commit_errors[0].error.to_string(),
-        "handler `second` failed: commit failed"
-    );
+    assert!(outcome.commit_errors.is_empty());
     assert_eq!(
         *log.lock().expect("log"),
         [
@@ -244,6 +239,49 @@ fn a_successful_run_commits_every_handler_and_returns_new_events() {
     assert_eq!(env.get("first"), Some(&json!(2)));
     assert_eq!(env.get("second"), Some(&json!(3)));
     assert_eq!(env.stream_name, "trigger");
+}
+
+#[test]
+fn a_failed_commit_fails_the_run_but_the_other_handlers_still_commit() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut first = Recorder::boxed("first", &log);
+    first.add = Some(event("new", "made.up", "2014-08-01 12:00:00", &[]));
+    first.fail_commit = true;
+    let mut second = Recorder::boxed("second", &log);
+    second.fail_commit = true;
+    let third = Recorder::boxed("third", &log);
+    let mut pipeline = Pipeline::from_handlers(
+        "p",
+        vec![
+            ("first".into(), first as Box<dyn Handler>),
+            ("second".into(), second),
+            ("third".into(), third),
+        ],
+    );
+    let mut env = Environment::new(7, "trigger");
+    let outcome = pipeline.run(vec![event("e1", "a", "2014-08-01 10:00:00", &[])], &mut env);
+    assert!(!outcome.succeeded());
+    assert!(outcome.new_events.is_empty(), "a failed run stores nothing");
+    let failure = outcome.failure.expect("failure");
+    assert_eq!(failure.handler, "first");
+    assert_eq!(
+        failure.error.to_string(),
+        "handler `first` failed: commit failed"
+    );
+    assert_eq!(outcome.commit_errors.len(), 1);
+    assert_eq!(outcome.commit_errors[0].handler, "second");
+    assert_eq!(
+        *log.lock().expect("log"),
+        [
+            "first handle e1",
+            "second handle e1,new",
+            "third handle e1,new",
+            "first commit 7",
+            "second commit 7",
+            "third commit 7"
+        ],
+        "no rollback after handle succeeded; every handler still commits"
+    );
 }
 
 #[test]

@@ -37,7 +37,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn worker(args: Args) -> anyhow::Result<ExitCode> {
     let config = db::load_config(&args.config)?;
-    let setup = WorkerSetup::load(&config).context("cannot load triggers and pipelines")?;
+    let setup = WorkerSetup::load_with_registry(&config, tach_publish::registry_with_publishers())
+        .context("cannot load triggers and pipelines")?;
     let store = db::connect_checked(&config, &args.config).await?;
     let mut manager = setup.pipeline_manager(store.clone());
     let stop = manager.stop_flag();

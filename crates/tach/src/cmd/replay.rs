@@ -72,7 +72,9 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
         .context("cannot find the distiller configuration")?;
     let distiller = Distiller::from_file(&distiller_path, config.catch_all_notifications)
         .with_context(|| format!("cannot load {}", distiller_path.display()))?;
-    let mut setup = WorkerSetup::load(&config).context("cannot load triggers and pipelines")?;
+    let mut setup =
+        WorkerSetup::load_with_registry(&config, tach_publish::registry_with_publishers())
+            .context("cannot load triggers and pipelines")?;
     // Counters are reported once, in the summary, rather than reset every period.
     setup.statistics_period = Duration::MAX;
     let store = db::connect_checked(&config, &args.config).await?;
