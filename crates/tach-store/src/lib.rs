@@ -14,6 +14,7 @@
 //! depends on no engine internals; the engine converts its own types to and from these.
 
 pub mod active_key;
+pub mod dead_letter;
 pub mod dialect;
 mod error;
 pub mod migrate;

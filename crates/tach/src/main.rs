@@ -36,6 +36,8 @@ enum Command {
     Pipeline(cmd::pipeline::Args),
     /// Serve the quincy-compatible REST API (`/v1/events`, `/v1/streams`) until SIGTERM/SIGINT.
     Api(cmd::api::Args),
+    /// Consume notifications (RabbitMQ, Kafka, files) into the store until SIGTERM/SIGINT.
+    Ingest(cmd::ingest::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Pipeline(args) => cmd::pipeline::run(args),
         Command::Api(args) => cmd::api::run(args),
+        Command::Ingest(args) => cmd::ingest::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod db;
 pub mod distill;
+pub mod ingest;
 pub mod notigen;
 pub mod pipeline;
 pub mod replay;

@@ -1,0 +1,211 @@
+//! The Kafka source: a consumer in a group (workers in one group share the partitions), offsets
+//! committed by the pipeline after each batch, and a producer for the dead-letter topic.
+//!
+//! librdkafka reconnects to brokers by itself; errors the consumer reports are logged and
+//! retried after a capped exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::Message as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{BackoffConfig, KafkaConfig};
+use crate::error::Result;
+use crate::message::{Message, Origin};
+
+/// Largest dead letter the producer sends, in bytes (librdkafka's `message.max.bytes`).
+const PRODUCER_MAX_BYTES: usize = 16 << 20;
+
+/// A Kafka source shared between its consuming task and the pipeline.
+pub(crate) struct KafkaSource {
+    /// Index of the source in `ingest.sources`.
+    pub index: usize,
+    config: KafkaConfig,
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    dead_letter_topic: String,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("index", &self.index)
+            .field("brokers", &self.config.brokers)
+            .field("topics", &self.config.topics)
+            .field("group", &self.config.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// Creates the consumer (subscribed to the topics) and the dead-letter producer.
+    ///
+    /// # Errors
+    /// [`crate::Error::Kafka`] when librdkafka rejects a setting or the subscription.
+    pub fn new(
+        index: usize,
+        config: KafkaConfig,
+        dead_letter_topic: String,
+        max_message_bytes: usize,
+    ) -> Result<KafkaSource> {
+        let mut consumer_config = ClientConfig::new();
+        consumer_config
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            // Poison "too big" messages must reach the worker to be dead-lettered.
+            .set(
+                "fetch.message.max.bytes",
+                (max_message_bytes.max(1 << 20) * 2)
+                    .min(1 << 30)
+                    .to_string(),
+            );
+        let mut producer_config = ClientConfig::new();
+        producer_config
+            .set("bootstrap.servers", &config.brokers)
+            .set("message.timeout.ms", "30000")
+            .set("message.max.bytes", PRODUCER_MAX_BYTES.to_string());
+        for (key, value) in &config.options {
+            consumer_config.set(key, value);
+        }
+        let consumer: StreamConsumer = consumer_config.create()?;
+        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        let producer: FutureProducer = producer_config.create()?;
+        Ok(KafkaSource {
+            index,
+            config,
+            consumer,
+            producer,
+            dead_letter_topic,
+        })
+    }
+
+    /// Consumes until `stop` turns true.
+    pub async fn run(
+        self: Arc<Self>,
+        tx: mpsc::Sender<Message>,
+        mut stop: watch::Receiver<bool>,
+        backoff: BackoffConfig,
+    ) {
+        let mut topics: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
+        let mut attempt = 0u32;
+        tracing::info!(
+            brokers = %self.config.brokers,
+            topics = ?self.config.topics,
+            group = %self.config.group,
+            "Consuming from Kafka."
+        );
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let received = tokio::select! {
+                r = self.consumer.recv() => r,
+                _ = stop.changed() => return,
+            };
+            let message = match received {
+                Ok(m) => {
+                    attempt = 0;
+                    let (topic, source) = topics
+                        .entry(m.topic().to_owned())
+                        .or_insert_with(|| {
+                            (
+                                Arc::from(m.topic()),
+                                Arc::from(format!("kafka:{}", m.topic())),
+                            )
+                        })
+                        .clone();
+                    Message {
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        source,
+                        source_index: self.index,
+                        origin: Origin::Kafka {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            topic,
+                        },
+                    }
+                }
+                Err(e) => {
+                    let delay = backoff.delay(attempt);
+                    attempt = attempt.saturating_add(1);
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                        "Kafka consumer error.");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            };
+            tokio::select! {
+                sent = tx.send(message) => if sent.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Commits, per (topic, partition), the offset after the highest one in `offsets`.
+    ///
+    /// # Errors
+    /// The Kafka error (e.g. the partition was reassigned to another worker in the group:
+    /// its records are then read again there, and ignored as duplicates).
+    pub fn commit(
+        &self,
+        offsets: &HashMap<(Arc<str>, i32), i64>,
+        sync: bool,
+    ) -> std::result::Result<(), rdkafka::error::KafkaError> {
+        let mut list = TopicPartitionList::with_capacity(offsets.len());
+        for ((topic, partition), offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+        }
+        let mode = if sync {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        self.consumer.commit(&list, mode)
+    }
+
+    /// Produces a poison message to the dead-letter topic and waits for the broker.
+    /// Headers: `x-tach-reason`, `x-tach-source`, `x-tach-original-size`.
+    pub async fn forward_dead_letter(
+        &self,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+        original_size: usize,
+    ) -> std::result::Result<(), String> {
+        let size = original_size.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "x-tach-reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "x-tach-source",
+                value: Some(source),
+            })
+            .insert(Header {
+                key: "x-tach-original-size",
+                value: Some(size.as_str()),
+            });
+        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.dead_letter_topic)
+            .payload(raw)
+            .headers(headers);
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
+}

@@ -1,0 +1,37 @@
+//! What a source hands the pipeline: the raw bytes and how to acknowledge them.
+
+use std::sync::Arc;
+
+/// One message as received.
+pub(crate) struct Message {
+    /// The bytes as received.
+    pub payload: Vec<u8>,
+    /// Where it came from, e.g. `amqp:monitor.info`, `kafka:monitor.info`, `file:a.jsonl`.
+    pub source: Arc<str>,
+    /// How it is acknowledged once its batch is committed.
+    pub origin: Origin,
+    /// Index of its source in `ingest.sources`.
+    pub source_index: usize,
+}
+
+/// How a message is acknowledged.
+pub(crate) enum Origin {
+    /// A RabbitMQ delivery on consumer channel `channel` (a serial number).
+    Amqp {
+        /// The channel's serial number.
+        channel: u64,
+        /// Acknowledges the delivery (and, with `multiple`, the earlier ones of its channel).
+        acker: lapin::Acker,
+    },
+    /// A Kafka record; its offset is committed.
+    Kafka {
+        /// Partition.
+        partition: i32,
+        /// Offset within the partition.
+        offset: i64,
+        /// Topic.
+        topic: Arc<str>,
+    },
+    /// A line of a file or stdin: nothing to acknowledge.
+    Line,
+}
