@@ -328,32 +328,32 @@ pub(crate) async fn load_streams_events(
                 traits: Vec::new(),
             });
         }
-        let mut b = SqlBuf::new(dialect);
-        b.push(
-            "SELECT se.stream_id, t.event_id, t.name, t.type, t.t_string, t.t_int, t.t_float, \
-             t.t_datetime FROM stream_events se JOIN traits t ON t.event_id = se.event_id \
-             WHERE se.stream_id IN (",
-        )
-        .params(chunk.len())
-        .push(") ORDER BY se.stream_id, t.event_id, t.name");
-        let mut q = query(b.finish());
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        let traits = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
-        for row in &traits {
-            let stream_id: i64 = get(row, 0, WHAT)?;
-            let event_id: i64 = get(row, 1, WHAT)?;
-            let Some(&s) = position.get(&stream_id) else {
-                continue;
-            };
-            let Some(&i) = slot.get(&(s, event_id)) else {
-                continue;
-            };
-            let name: String = get(row, 2, WHAT)?;
-            let value = decode_typed(row, 3, &name, false)?;
-            let value = to_trait_value(value).ok_or_else(|| missing("trait", &name))?;
-            out[s][i].traits.push(Trait { name, value });
+        // Each distinct event's traits once (an event may be in several of the streams),
+        // aggregated per event where the backend supports it.
+        let mut ids: Vec<i64> = slot.keys().map(|&(_, id)| id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut distinct: Vec<(i64, Event)> = ids
+            .into_iter()
+            .map(|id| {
+                let event = Event {
+                    message_id: String::new(),
+                    event_type: String::new(),
+                    timestamp: chrono::DateTime::UNIX_EPOCH,
+                    traits: Vec::new(),
+                };
+                (id, event)
+            })
+            .collect();
+        load_traits(conn, dialect, &mut distinct).await?;
+        let traits: HashMap<i64, Vec<Trait>> = distinct
+            .into_iter()
+            .map(|(id, event)| (id, event.traits))
+            .collect();
+        for (&(s, event_id), &i) in &slot {
+            if let Some(t) = traits.get(&event_id) {
+                out[s][i].traits.clone_from(t);
+            }
         }
     }
     Ok(out)
