@@ -30,6 +30,11 @@ const SQLITE: &[Migration] = &[
         name: "streams",
         sql: include_str!("../migrations/sqlite/0002_streams.sql"),
     },
+    Migration {
+        version: 3,
+        name: "partial_trait_indexes",
+        sql: include_str!("../migrations/sqlite/0003_partial_trait_indexes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "streams",
         sql: include_str!("../migrations/postgres/0002_streams.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "partial_trait_indexes",
+        sql: include_str!("../migrations/postgres/0003_partial_trait_indexes.sql"),
     },
 ];
 
@@ -56,10 +66,15 @@ const MYSQL: &[Migration] = &[
         name: "streams",
         sql: include_str!("../migrations/mysql/0002_streams.sql"),
     },
+    Migration {
+        version: 3,
+        name: "partial_trait_indexes",
+        sql: include_str!("../migrations/mysql/0003_partial_trait_indexes.sql"),
+    },
 ];
 
 /// The schema version this build of tach needs.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 /// What [`crate::Store::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +133,11 @@ mod tests {
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
             let list = migrations(backend);
             let versions: Vec<(i64, &str)> = list.iter().map(|m| (m.version, m.name)).collect();
-            assert_eq!(versions, [(1, "events"), (2, "streams")], "{backend}");
+            assert_eq!(
+                versions,
+                [(1, "events"), (2, "streams"), (3, "partial_trait_indexes")],
+                "{backend}"
+            );
             assert_eq!(list.last().map(|m| m.version), Some(LATEST_VERSION));
         }
     }

@@ -1,5 +1,6 @@
 //! Migrations and the schema check.
 
+use tach_store::migrate::LATEST_VERSION;
 use tach_store::{Error, MigrationReport, Store};
 
 use crate::common::{TestDb, on_all_backends_raw};
@@ -16,14 +17,20 @@ async fn migrate_from_empty_then_again_is_a_no_op() {
         );
         assert_eq!(
             store.migrate().await.unwrap(),
-            MigrationReport { from: 0, to: 2 }
+            MigrationReport {
+                from: 0,
+                to: LATEST_VERSION
+            }
         );
         store.check_schema().await.unwrap();
         assert_eq!(
             store.migrate().await.unwrap(),
-            MigrationReport { from: 2, to: 2 }
+            MigrationReport {
+                from: LATEST_VERSION,
+                to: LATEST_VERSION
+            }
         );
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
     })
     .await;
 }
@@ -41,19 +48,24 @@ async fn outdated_schema_is_detected_and_upgraded() {
                 err,
                 Error::SchemaOutdated {
                     found: 1,
-                    expected: 2
+                    expected: LATEST_VERSION
                 }
             ),
             "{err:?}"
         );
         assert_eq!(
             err.to_string(),
-            "the database schema is at version 1 but this tach needs version 2; run \
-             `tach db migrate --config <winchester.yaml>` to upgrade it"
+            format!(
+                "the database schema is at version 1 but this tach needs version \
+                 {LATEST_VERSION}; run `tach db migrate --config <winchester.yaml>` to upgrade it"
+            )
         );
         assert_eq!(
             store.migrate().await.unwrap(),
-            MigrationReport { from: 1, to: 2 }
+            MigrationReport {
+                from: 1,
+                to: LATEST_VERSION
+            }
         );
         store.check_schema().await.unwrap();
     })
@@ -70,8 +82,14 @@ async fn concurrent_migrations_apply_each_version_once() {
         assert_eq!(
             reports,
             [
-                MigrationReport { from: 0, to: 2 },
-                MigrationReport { from: 2, to: 2 }
+                MigrationReport {
+                    from: 0,
+                    to: LATEST_VERSION
+                },
+                MigrationReport {
+                    from: LATEST_VERSION,
+                    to: LATEST_VERSION
+                }
             ]
         );
         other.close().await;

@@ -1,0 +1,2 @@
+-- SQLite and PostgreSQL made their trait indexes partial in this version; MySQL/MariaDB has no
+-- partial indexes, so its schema stays as it was (the version keeps the three backends in step).
