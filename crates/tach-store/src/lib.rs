@@ -18,6 +18,8 @@ pub mod dead_letter;
 pub mod dialect;
 mod error;
 pub mod migrate;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod query;
 mod rows;
 mod sql;
