@@ -18,12 +18,12 @@ pub mod dead_letter;
 pub mod dialect;
 mod error;
 pub mod migrate;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod query;
 mod rows;
 mod sql;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tx;
 pub mod types;
 

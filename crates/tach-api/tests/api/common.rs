@@ -1,119 +1,16 @@
 //! Fresh databases per test (SQLite, PostgreSQL and MySQL/MariaDB), a populated fixture, and
 //! in-process requests to the router.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
-use sqlx::{AnyConnection, Connection, Executor};
 use tach_api::{ApiConfig, ApiState, router};
 use tach_store::{DistValue, Event, NewStream, Store, StreamState, Trait, TraitValue};
 use tower::ServiceExt;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// The backends every data test runs on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-pub const BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
-
-fn postgres_url() -> String {
-    std::env::var("TACH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn mysql_url() -> String {
-    std::env::var("TACH_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
-
-/// The server's URL for `backend` (its admin database), where test databases are created.
-fn admin_url(backend: Backend) -> String {
-    match backend {
-        Backend::MySql => mysql_url(),
-        Backend::Postgres | Backend::Sqlite => postgres_url(),
-    }
-}
-
-/// A database created for one test.
-pub struct TestDb {
-    pub url: String,
-    name: String,
-    file: Option<PathBuf>,
-    backend: Backend,
-}
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> TestDb {
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "tach_api_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        match backend {
-            Backend::Sqlite => {
-                let file = std::env::temp_dir().join(format!("{name}.db"));
-                TestDb {
-                    url: format!("sqlite://{}", file.display()),
-                    name,
-                    file: Some(file),
-                    backend,
-                }
-            }
-            Backend::Postgres | Backend::MySql => {
-                let admin = admin_url(backend);
-                let mut conn = AnyConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("{backend:?} test server at {admin}: {e}"));
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .expect("creating the test database");
-                conn.close().await.ok();
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-                TestDb {
-                    url: format!("{base}/{name}"),
-                    name,
-                    file: None,
-                    backend,
-                }
-            }
-        }
-    }
-
-    pub async fn drop_db(self) {
-        if let Some(file) = &self.file {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = file.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-            return;
-        }
-        let mut conn = AnyConnection::connect(&admin_url(self.backend))
-            .await
-            .expect("admin");
-        let drop = match self.backend {
-            Backend::MySql => format!("DROP DATABASE IF EXISTS {}", self.name),
-            Backend::Postgres | Backend::Sqlite => {
-                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
-            }
-        };
-        conn.execute(sqlx::AssertSqlSafe(drop))
-            .await
-            .expect("dropping the test database");
-        conn.close().await.ok();
-    }
-}
+pub use tach_store::testing::{BACKENDS, TestDb};
 
 /// The fixture's stream ids.
 #[derive(Debug, Clone, Copy)]
