@@ -38,7 +38,9 @@ export TACH_LOG=${TACH_LOG:-info}
 screen -dmS tach -t ingest sh -c "'$bin/tach' ingest --config winchester.yaml 2>&1 | tee ingest.log; exec bash"
 screen -S tach -X screen -t pipeline sh -c "'$bin/tach' pipeline --config winchester.yaml 2>&1 | tee pipeline.log; exec bash"
 screen -S tach -X screen -t api sh -c "'$bin/tach' api --config winchester.yaml 2>&1 | tee api.log; exec bash"
-screen -S tach -X screen -t notigen sh -c "'$bin/tach' notigen --seed \$RANDOM --duration 30d --start \"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\" --publish amqp://guest:guest@127.0.0.1:5672/%2f --exchange monitor --routing-key monitor.info --rate $rate; exec bash"
+# The generator starts once ingest has declared and bound monitor.info (else the first messages
+# would have no queue to go to).
+screen -S tach -X screen -t notigen bash -c "sleep 3; '$bin/tach' notigen --seed \$(date +%s) --duration 30d --start \"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\" --publish amqp://guest:guest@127.0.0.1:5672/%2f --exchange monitor --routing-key monitor.info --rate $rate; exec bash"
 screen -S tach -X screen -t klug bash -c "export PATH='$bin':\$PATH KLUG_URL=http://127.0.0.1:8000; echo 'try: klug events --name \"compute.instance.*\" --limit 5'; exec bash"
 
 echo "sandbox started: screen -r tach (windows: ingest, pipeline, api, notigen, klug)"
