@@ -185,6 +185,32 @@ async fn declare(ch: &Channel, names: &Names) {
 }
 
 /// Messages ready in `queue` (not delivered or not acknowledged... ready ones only).
+/// Waits (up to 20 s) until the broker has no unacknowledged delivery on `queue`: the
+/// acknowledgements of the last committed batch have reached it. Asked of `rabbitmqctl`
+/// because AMQP reports only ready messages.
+fn wait_acknowledged(queue: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("rabbitmqctl")
+            .args(["-q", "list_queues", "name", "messages_unacknowledged"])
+            .output()
+            .expect("running rabbitmqctl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let unacked = text.lines().find_map(|line| {
+            let mut cols = line.split_whitespace();
+            (cols.next() == Some(queue)).then(|| cols.next().and_then(|n| n.parse::<u64>().ok()))
+        });
+        if unacked == Some(Some(0)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries on {queue} still unacknowledged: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 async fn ready(queue: &str) -> u32 {
     let (conn, ch) = amqp().await;
     let q = ch
@@ -378,6 +404,7 @@ async fn rabbitmq_end_to_end_into_sqlite() {
         "ingest.log",
     )
     .await;
+    wait_acknowledged(&names.queue);
     let log = terminate(child, &dir, "ingest.log");
     assert_stored(&url, &ids, with_request).await;
     assert_eq!(ready(&names.queue).await, 0, "every message acknowledged");
@@ -405,6 +432,7 @@ async fn rabbitmq_end_to_end_into_postgres() {
         "ingest.log",
     )
     .await;
+    wait_acknowledged(&names.queue);
     terminate(child, &dir, "ingest.log");
     assert_stored(&db.url, &ids, with_request).await;
     assert_eq!(ready(&names.queue).await, 0);
