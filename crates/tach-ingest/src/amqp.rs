@@ -6,6 +6,14 @@
 //! Deliveries of the lost connection that were not acknowledged yet are delivered again by the
 //! broker; acknowledging them on the dead channel fails harmlessly, and the redelivered copies
 //! are ignored by the store as duplicates.
+//!
+//! Shutdown is ordered so that no acknowledgement is lost: consuming stops (`basic.cancel`)
+//! but the consumer channels stay open, because closing a channel makes the broker requeue
+//! what is unacknowledged on it (lapin closes a channel when its last handle is dropped). The
+//! pipeline then commits and acknowledges the last batch; `Acker::ack` resolves once its
+//! `basic.ack` frame is written to the socket. Only then does [`AmqpSource::close`] close each
+//! channel with `channel.close`, whose `close-ok` the broker sends after it has processed
+//! every earlier frame of the channel, the acknowledgements included; then the connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +49,9 @@ pub(crate) struct AmqpSource {
     dead_letter: DeadLetterConfig,
     connection: Mutex<Option<Connection>>,
     publish: Mutex<Option<Channel>>,
+    /// The consumer channels of the current connection, kept open after consuming stops until
+    /// [`Self::close`], so that the last acknowledgements can be sent on them.
+    consumers: Mutex<Vec<Channel>>,
 }
 
 impl std::fmt::Debug for AmqpSource {
@@ -69,6 +80,7 @@ impl AmqpSource {
             dead_letter,
             connection: Mutex::new(None),
             publish: Mutex::new(None),
+            consumers: Mutex::new(Vec::new()),
         }
     }
 
@@ -88,6 +100,7 @@ impl AmqpSource {
                 Ended::Stopped => return,
                 Ended::Lost(reason) => {
                     *self.publish.lock().await = None;
+                    self.consumers.lock().await.clear();
                     if let Some(conn) = self.connection.lock().await.take() {
                         let closing = conn.close(320, "tach ingest reconnecting".into());
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
@@ -136,6 +149,7 @@ impl AmqpSource {
                 Err(e) => return Ended::Lost(format!("queue {}: {e}", queue.queue)),
             }
         }
+        *self.consumers.lock().await = cancel.iter().map(|(ch, _)| ch.clone()).collect();
         *self.connection.lock().await = Some(conn);
         tracing::info!(
             uri = %self.config.display_uri(),
@@ -275,9 +289,25 @@ impl AmqpSource {
         Ok(())
     }
 
-    /// Closes the connection (after the last acknowledgements).
+    /// Closes the consumer channels, the dead-letter channel and the connection; called after
+    /// the last acknowledgements were sent. Each `channel.close` waits (bounded) for the
+    /// broker's `close-ok`, which comes after the broker has processed the channel's earlier
+    /// frames: the acknowledgements are then settled, not requeued.
     pub async fn close(&self) {
-        *self.publish.lock().await = None;
+        let consumers = std::mem::take(&mut *self.consumers.lock().await);
+        let publish = self.publish.lock().await.take();
+        for channel in consumers.iter().chain(publish.iter()) {
+            let closing = channel.close(200, "tach ingest stopped".into());
+            match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "Cannot close a RabbitMQ channel."),
+                Err(_) => tracing::warn!(
+                    channel = channel.id(),
+                    "RabbitMQ did not confirm a channel close in time; deliveries not \
+                     acknowledged on it may be delivered again."
+                ),
+            }
+        }
         if let Some(conn) = self.connection.lock().await.take() {
             // Bounded: lapin's close can wait for ever on a channel that is closing.
             let closing = conn.close(200, "tach ingest stopped".into());

@@ -3,9 +3,14 @@
 //!
 //! librdkafka reconnects to brokers by itself; errors the consumer reports are logged and
 //! retried after a capped exponential backoff.
+//!
+//! Offsets are committed asynchronously while running and synchronously once shutdown is
+//! requested; [`KafkaSource::commit_on_shutdown`] finally commits, synchronously, the newest
+//! offsets committed so far, so that an asynchronous commit still in flight when the worker
+//! stops is not lost with the consumer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -31,6 +36,9 @@ pub(crate) struct KafkaSource {
     consumer: StreamConsumer,
     producer: FutureProducer,
     dead_letter_topic: String,
+    /// The newest offset committed (or handed to an asynchronous commit) per (topic,
+    /// partition): the record's offset, the committed one is the next.
+    committed: Mutex<HashMap<(Arc<str>, i32), i64>>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -87,6 +95,7 @@ impl KafkaSource {
             consumer,
             producer,
             dead_letter_topic,
+            committed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -173,7 +182,45 @@ impl KafkaSource {
         } else {
             CommitMode::Async
         };
-        self.consumer.commit(&list, mode)
+        self.consumer.commit(&list, mode)?;
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (key, offset) in offsets {
+            let newest = committed.entry(key.clone()).or_insert(*offset);
+            *newest = (*newest).max(*offset);
+        }
+        Ok(())
+    }
+
+    /// At shutdown, after the last batch: commits synchronously the newest offsets committed
+    /// so far, of the partitions still assigned to this consumer (a partition reassigned to
+    /// another worker of the group is that worker's to commit). An asynchronous commit still
+    /// in flight is thereby confirmed, or replaced, before the consumer closes.
+    ///
+    /// # Errors
+    /// The Kafka error; the records after the last stored offsets come again.
+    pub fn commit_on_shutdown(&self) -> std::result::Result<(), rdkafka::error::KafkaError> {
+        let committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if committed.is_empty() {
+            return Ok(());
+        }
+        let assignment = self.consumer.assignment()?;
+        let mut list = TopicPartitionList::with_capacity(committed.len());
+        for ((topic, partition), offset) in &committed {
+            if assignment.find_partition(topic, *partition).is_some() {
+                list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+            }
+        }
+        if list.count() == 0 {
+            return Ok(());
+        }
+        self.consumer.commit(&list, CommitMode::Sync)
     }
 
     /// Produces a poison message to the dead-letter topic and waits for the broker.

@@ -13,6 +13,9 @@
 //! recorded in the `dead_letters` table and forwarded to the broker's dead-letter exchange or
 //! topic, then acknowledged. A lost broker is reconnected with capped exponential backoff; a
 //! lost database stops acknowledging and the batch is retried with backoff until it commits.
+//! On shutdown the in-flight batches are committed and acknowledged before anything closes:
+//! the RabbitMQ channels are closed only once their acknowledgements were written, and wait
+//! for the broker's `close-ok`; Kafka offsets are then committed synchronously.
 
 #![warn(missing_docs)]
 
@@ -218,8 +221,17 @@ impl Ingest {
                 Err(e) => tracing::error!(error = %e, "A source task did not finish."),
             }
         }
+        // Every acknowledgement of the last batches was written to its channel (the pipeline
+        // awaits each); closing the channels now waits for the broker to have processed them.
         for source in amqp_sources.values() {
             source.close().await;
+        }
+        for source in kafka_sources.values() {
+            if let Err(e) = source.commit_on_shutdown() {
+                tracing::warn!(error = %e,
+                    "Cannot commit the Kafka offsets at shutdown; the records after the last \
+                     committed ones come again.");
+            }
         }
         let totals = pipeline.totals();
         tracing::info!("Ingest finished: {}", totals.summary());

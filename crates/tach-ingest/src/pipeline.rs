@@ -95,8 +95,9 @@ struct Batch {
     event_raw: Vec<(Arc<str>, Vec<u8>)>,
     poison: Vec<Poison>,
     dropped: u64,
-    /// The newest delivery per consumer channel (acknowledged with `multiple`).
-    amqp: HashMap<u64, Acker>,
+    /// The deliveries per consumer channel, oldest first. The newest one not rejected is
+    /// acknowledged with `multiple`, which covers the older ones.
+    amqp: HashMap<u64, Vec<Acker>>,
     /// The newest offset per (topic, partition), per Kafka source.
     kafka: HashMap<usize, KafkaOffsets>,
 }
@@ -187,7 +188,7 @@ impl Pipeline {
                     Some(s) => Forward::Amqp(Arc::clone(s), acker.clone()),
                     None => Forward::TableOnly,
                 };
-                self.batch.amqp.insert(channel, acker);
+                self.batch.amqp.entry(channel).or_default().push(acker);
                 forward
             }
             Origin::Kafka {
@@ -323,7 +324,9 @@ impl Pipeline {
         }
 
         // Acknowledgements: rejected dead letters first (back to their queue), then every
-        // channel up to its newest delivery, then the Kafka offsets.
+        // channel up to its newest delivery not rejected, then the Kafka offsets. Each ack is
+        // awaited: it resolves once its frame is written to the broker's socket, so that at
+        // shutdown the channels are closed only after every acknowledgement went out.
         for acker in reject {
             if let Err(e) = acker
                 .nack(BasicNackOptions {
@@ -335,22 +338,35 @@ impl Pipeline {
                 tracing::debug!(error = %e, "Cannot reject a delivery.");
             }
         }
-        for acker in batch.amqp.values() {
-            match acker.ack(BasicAckOptions { multiple: true }).await {
-                Ok(_) => {}
-                Err(e) => {
-                    self.totals.ack_failures += 1;
-                    tracing::warn!(error = %e,
-                        "Cannot acknowledge deliveries (their connection is gone); the broker \
-                         delivers them again and the store ignores them as duplicates.");
-                }
-            }
+        for ackers in batch.amqp.values() {
+            // A rejected delivery's acker is used up (`usable` is false); one of a closed
+            // channel is poisoned. Acknowledging a rejected delivery would close the channel.
+            let newest = ackers.iter().rev().find(|a| a.usable());
+            let acked = match newest {
+                Some(acker) => acker
+                    .ack(BasicAckOptions { multiple: true })
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(!ackers.iter().any(Acker::poisoned)),
+            };
+            let failure = match acked {
+                Ok(true) => continue,
+                // The acker was poisoned meanwhile: its channel is closed.
+                Ok(false) => "the channel is closed".to_owned(),
+                Err(e) => e,
+            };
+            self.totals.ack_failures += 1;
+            tracing::warn!(error = %failure, deliveries = ackers.len(),
+                "Cannot acknowledge deliveries (their channel or connection is gone); the \
+                 broker delivers them again and the store ignores them as duplicates.");
         }
+        // Synchronous at shutdown: the offsets must be stored before the consumer closes.
+        let sync = final_flush || *self.stop.borrow();
         for (index, offsets) in &batch.kafka {
             if skip_kafka.contains(index) {
                 continue;
             }
-            if let Err(e) = offsets.source.commit(&offsets.offsets, final_flush) {
+            if let Err(e) = offsets.source.commit(&offsets.offsets, sync) {
                 self.totals.ack_failures += 1;
                 tracing::warn!(error = %e, "Cannot commit Kafka offsets; the records come again.");
             }

@@ -1,13 +1,14 @@
 //! Process tests of `tach ingest` against the real local RabbitMQ, Kafka broker (tansu, see
 //! ../shared/tools/kafka-broker.sh), SQLite and PostgreSQL: end to end, two Kafka workers in
-//! one group, `kill -9` in the middle of 50,000 notifications, poison messages, and a database
-//! outage (a TCP proxy the test cuts) under load.
+//! one group, `kill -9` in the middle of 50,000 notifications, SIGTERM while acknowledgements
+//! are in flight (nothing may be left unacknowledged), poison messages, and a database outage
+//! (a TCP proxy the test cuts) under load.
 //!
 //! Every test uses its own queue, exchange, topic, consumer group and database.
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -184,33 +185,64 @@ async fn declare(ch: &Channel, names: &Names) {
     .unwrap();
 }
 
-/// Messages ready in `queue` (not delivered or not acknowledged... ready ones only).
-/// Waits (up to 20 s) until the broker has no unacknowledged delivery on `queue`: the
-/// acknowledgements of the last committed batch have reached it. Asked of `rabbitmqctl`
-/// because AMQP reports only ready messages.
-fn wait_acknowledged(queue: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = Command::new("rabbitmqctl")
-            .args(["-q", "list_queues", "name", "messages_unacknowledged"])
-            .output()
-            .expect("running rabbitmqctl");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let unacked = text.lines().find_map(|line| {
-            let mut cols = line.split_whitespace();
-            (cols.next() == Some(queue)).then(|| cols.next().and_then(|n| n.parse::<u64>().ok()))
-        });
-        if unacked == Some(Some(0)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "deliveries on {queue} still unacknowledged: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// (ready, unacknowledged) messages of `queue`, asked of `rabbitmqctl` because AMQP reports
+/// only ready messages.
+fn queue_counts(queue: &str) -> (u64, u64) {
+    let out = Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ])
+        .output()
+        .expect("running rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, ready, unacked] if name == queue => {
+                    Some((ready.parse().ok()?, unacked.parse().ok()?))
+                }
+                _ => None,
+            },
+        )
+        .unwrap_or_else(|| panic!("{queue} not listed by rabbitmqctl: {text}"))
 }
 
+/// After the worker has exited: the broker must hold nothing of `queue`, neither a delivery
+/// left unacknowledged nor one back in the queue (an acknowledgement lost at shutdown makes
+/// its deliveries ready again once the broker has dropped the worker's connection).
+///
+/// The worker closes its connection before it exits, so there should be nothing to wait for;
+/// the bounded wait for `messages_unacknowledged` to reach 0 only makes sure that a lost
+/// acknowledgement has become visible as a ready message before `messages_ready` is checked.
+async fn assert_fully_acknowledged(queue: &str) {
+    let started = Instant::now();
+    let (ready, unacked) = loop {
+        let (ready, unacked) = queue_counts(queue);
+        if unacked == 0 || started.elapsed() > Duration::from_secs(10) {
+            break (ready, unacked);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (ready, unacked),
+        (0, 0),
+        "{queue} after the worker exited: (ready, unacknowledged)"
+    );
+    // And a fresh consumer gets nothing.
+    let (conn, ch) = amqp().await;
+    let got = ch
+        .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+        .await
+        .unwrap();
+    assert!(got.is_none(), "a delivery was left in {queue}");
+    conn.close(200, "done".into()).await.ok();
+}
+
+/// Messages ready in `queue` (delivered but unacknowledged ones are not counted).
 async fn ready(queue: &str) -> u32 {
     let (conn, ch) = amqp().await;
     let q = ch
@@ -324,7 +356,8 @@ async fn wait_for_events(url: &str, n: usize, timeout: Duration, dir: &Path, log
             let text = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
             panic!("only {rows} of {n} events after {timeout:?}; log:\n{text}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Short: the tests send SIGTERM as soon as the events are there.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -404,10 +437,11 @@ async fn rabbitmq_end_to_end_into_sqlite() {
         "ingest.log",
     )
     .await;
-    wait_acknowledged(&names.queue);
+    // SIGTERM as soon as the last batch is visible: its acknowledgements may still be on their
+    // way, and the worker must send them (and have the broker process them) before it exits.
     let log = terminate(child, &dir, "ingest.log");
     assert_stored(&url, &ids, with_request).await;
-    assert_eq!(ready(&names.queue).await, 0, "every message acknowledged");
+    assert_fully_acknowledged(&names.queue).await;
     assert!(log.contains("finished after"), "{log}");
     assert!(log.contains(&format!("received {}", lines.len())), "{log}");
     cleanup(&names).await;
@@ -432,12 +466,83 @@ async fn rabbitmq_end_to_end_into_postgres() {
         "ingest.log",
     )
     .await;
-    wait_acknowledged(&names.queue);
     terminate(child, &dir, "ingest.log");
     assert_stored(&db.url, &ids, with_request).await;
-    assert_eq!(ready(&names.queue).await, 0);
+    assert_fully_acknowledged(&names.queue).await;
     cleanup(&names).await;
     db.drop_db().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM while a whole batch is in flight: received, not committed (its `max_wait_ms` is far
+/// away), not acknowledged. The worker must commit it, acknowledge it, and only then close its
+/// channels: closing a channel first makes the broker requeue what is unacknowledged on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_with_a_batch_in_flight_commits_and_acknowledges_it() {
+    let names = Names::new("in_flight");
+    let section = amqp_section(&names, "")
+        .replace("max_messages: 500", "max_messages: 100000")
+        .replace("max_wait_ms: 100", "max_wait_ms: 60000");
+    let (dir, url) = sqlite_dir(&section);
+    migrate(&dir);
+    let lines = notifications(700, 16, false);
+    let (ids, with_request) = expected(&lines);
+    publish(&names, lines.iter().map(|l| l.as_bytes().to_vec())).await;
+    let child = spawn_ingest(&dir, "ingest.log");
+    // Every message delivered to the worker and none acknowledged: the batch is in flight.
+    let started = Instant::now();
+    loop {
+        if queue_counts(&names.queue) == (0, lines.len() as u64) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not all delivered: {:?}",
+            queue_counts(&names.queue)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(event_counts(&url).await.0, 0, "nothing committed yet");
+    let log = terminate(child, &dir, "ingest.log");
+    assert_stored(&url, &ids, with_request).await;
+    assert_fully_acknowledged(&names.queue).await;
+    assert!(
+        log.contains(&format!("received {}, ", lines.len())) && log.contains("ack failures 0"),
+        "{log}"
+    );
+    cleanup(&names).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The race of the batch committed just before SIGTERM, given several chances: rounds of a new
+/// worker on the same queue and database, each stopped as soon as its last event is visible.
+/// Nothing may be left unacknowledged or go back to the queue, and no round may receive again
+/// what an earlier one stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_right_after_the_last_commit_leaves_nothing_unacknowledged() {
+    let names = Names::new("sigterm_acks");
+    let (dir, url) = sqlite_dir(&amqp_section(&names, ""));
+    migrate(&dir);
+    let mut all = HashSet::new();
+    for round in 0..4u64 {
+        let lines = notifications(900 + 137 * round, 30 + round, round % 2 == 1);
+        all.extend(expected(&lines).0);
+        publish(&names, lines.iter().map(|l| l.as_bytes().to_vec())).await;
+        let log = format!("ingest-{round}.log");
+        let child = spawn_ingest(&dir, &log);
+        wait_for_events(&url, all.len(), Duration::from_secs(120), &dir, &log).await;
+        let text = terminate(child, &dir, &log);
+        assert_fully_acknowledged(&names.queue).await;
+        assert!(
+            text.contains(&format!("received {}, ", lines.len())),
+            "round {round}: {text}"
+        );
+    }
+    assert_eq!(
+        event_counts(&url).await,
+        (all.len() as i64, all.len() as i64)
+    );
+    cleanup(&names).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -720,7 +825,8 @@ fn kafka_topic(name: &str, partitions: u32) {
     assert!(ok, "creating topic {name}");
 }
 
-async fn kafka_produce(topic: &str, lines: &[String]) {
+/// Produces `lines` to `topic`; returns the highest offset written per partition.
+async fn kafka_produce(topic: &str, lines: &[String]) -> HashMap<i32, i64> {
     use rdkafka::ClientConfig;
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
@@ -728,6 +834,7 @@ async fn kafka_produce(topic: &str, lines: &[String]) {
         .set("message.timeout.ms", "30000")
         .create()
         .unwrap();
+    let mut newest: HashMap<i32, i64> = HashMap::new();
     for chunk in lines.chunks(1000) {
         let sends = chunk.iter().enumerate().map(|(i, line)| {
             let key = format!("k{i}");
@@ -740,11 +847,15 @@ async fn kafka_produce(topic: &str, lines: &[String]) {
                     )
                     .await
                     .map_err(|(e, _)| e)
-                    .unwrap();
+                    .unwrap()
             }
         });
-        futures_util::future::join_all(sends).await;
+        for delivery in futures_util::future::join_all(sends).await {
+            let offset = newest.entry(delivery.partition).or_insert(delivery.offset);
+            *offset = (*offset).max(delivery.offset);
+        }
     }
+    newest
 }
 
 /// The first `n` records of a dead-letter topic: (payload, x-tach-reason).
@@ -778,6 +889,34 @@ async fn kafka_dead_letters(topic: &str, n: usize) -> Vec<(Vec<u8>, String)> {
     out
 }
 
+/// The offsets `group` committed for `topic`, per partition. Asked of a consumer in the group
+/// that does not join it (it does not subscribe).
+fn kafka_committed(topic: &str, partitions: i32, group: &str) -> HashMap<i32, rdkafka::Offset> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|p| {
+            let offset = committed
+                .find_partition(topic, p)
+                .map_or(Offset::Invalid, |e| e.offset());
+            (p, offset)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_two_workers_in_one_group_share_the_partitions() {
     let topic = unique("kafka");
@@ -796,9 +935,12 @@ async fn kafka_two_workers_in_one_group_share_the_partitions() {
     let b = spawn_ingest(&dir, "b.log");
     // Let both join the group before the records arrive.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    kafka_produce(&topic, &lines).await;
+    let mut newest = kafka_produce(&topic, &lines).await;
     let poison = ["not json at all".to_owned(), "[1, 2]".to_owned()];
-    kafka_produce(&topic, &poison).await;
+    for (partition, offset) in kafka_produce(&topic, &poison).await {
+        let n = newest.entry(partition).or_insert(offset);
+        *n = (*n).max(offset);
+    }
     wait_for_events(&url, ids.len(), Duration::from_secs(180), &dir, "a.log").await;
     // Poison is recorded after its batch commits: wait for both dead letters too.
     let started = Instant::now();
@@ -823,6 +965,16 @@ async fn kafka_two_workers_in_one_group_share_the_partitions() {
     let log_a = terminate(a, &dir, "a.log");
     let log_b = terminate(b, &dir, "b.log");
     assert_stored(&url, &ids, with_request).await;
+    // Offsets are committed synchronously at shutdown: the group is past the last record of
+    // every partition, nothing would be read again.
+    let committed = kafka_committed(&topic, 3, &format!("{topic}.group"));
+    for (partition, offset) in &newest {
+        assert_eq!(
+            committed.get(partition),
+            Some(&rdkafka::Offset::Offset(offset + 1)),
+            "partition {partition}: the committed offset follows the last record"
+        );
+    }
     let mut reasons = kafka_dead_letters(&format!("{topic}.dead"), 2).await;
     reasons.sort();
     assert_eq!(reasons.len(), 2);
