@@ -61,7 +61,7 @@ const UNUSED_KEYS: &[(&str, &str)] = &[
 pub const SECTIONS: &[&str] = &["ingest", "api", "pipeline", "archive"];
 
 /// Keys of the `database:` section that tach reads.
-const DATABASE_KEYS: &[&str] = &["url"];
+const DATABASE_KEYS: &[&str] = &["url", "indexed_traits"];
 
 /// StackTach handler classes and the tach built-in handler each maps to.
 pub const STACKTACH_HANDLERS: &[(&str, &str)] = &[
@@ -91,6 +91,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// The backend the URL's scheme names.
     pub backend: DatabaseBackend,
+    /// `indexed_traits`: the trait names searches by trait find through an index (`*`: all);
+    /// `None` keeps the database's set (`tach db migrate` applies it).
+    pub indexed_traits: Option<Vec<String>>,
 }
 
 impl DatabaseConfig {
@@ -124,6 +127,7 @@ impl DatabaseConfig {
         Ok(Self {
             url: url.to_string(),
             backend,
+            indexed_traits: None,
         })
     }
 
@@ -518,9 +522,33 @@ fn database(
         }
         None => return Err(invalid(file, "`database`", "missing `url`".to_string())),
     };
-    DatabaseConfig::from_url(url)
-        .map(Some)
-        .map_err(|reason| invalid(file, "`database.url`", reason))
+    let mut config =
+        DatabaseConfig::from_url(url).map_err(|reason| invalid(file, "`database.url`", reason))?;
+    if let Some(value) = map.get("indexed_traits") {
+        let not_names = |other: &Value| {
+            invalid(
+                file,
+                "`database.indexed_traits`",
+                format!(
+                    "expected a list of trait names (or \"*\"), found {}",
+                    keys::kind(other)
+                ),
+            )
+        };
+        let names = match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(not_names(other)),
+                })
+                .collect::<Result<Vec<String>>>()?,
+            other => return Err(not_names(other)),
+        };
+        config.indexed_traits = Some(names);
+    }
+    Ok(Some(config))
 }
 
 /// The `pipeline_handlers:` mapping: name → tach handler name.
@@ -790,7 +818,9 @@ mod tests {
                     "{file}: `database.echo_sql` is not used by tach (log SQL with \
                      TACH_LOG=sqlx=debug); ignored"
                 ),
-                format!("{file}: database: unknown key `pool` (known: url); ignored"),
+                format!(
+                    "{file}: database: unknown key `pool` (known: url, indexed_traits); ignored"
+                ),
                 format!(
                     "{file}: `distiller_trait_plugins` is not used by tach (tach's trait plugins \
                      are Rust code registered with the distiller); ignored"
@@ -972,6 +1002,11 @@ mod tests {
                 "config_path: 5\n",
                 "`config_path`: expected a directory or a list of them, found a number",
             ),
+            (
+                "database:\n  url: sqlite://x.db\n  indexed_traits: [host, 5]\n",
+                "`database.indexed_traits`: expected a list of trait names (or \"*\"), found a \
+                 number",
+            ),
         ];
         for (yaml, reason) in cases {
             let (path, config) = load_text("invalid", yaml);
@@ -988,6 +1023,30 @@ mod tests {
                 "{}: `trim_events_age`: `$timestamp -`: {parse_error}",
                 path.display()
             )
+        );
+    }
+
+    #[test]
+    fn indexed_traits_are_read_as_a_list_or_one_name() {
+        let (_, config) = load_text(
+            "indexed",
+            "database:\n  url: sqlite://x.db\n  indexed_traits: [host, instance_id]\n",
+        );
+        let database = config.expect("valid").database.expect("database");
+        assert_eq!(
+            database.indexed_traits,
+            Some(vec!["host".to_owned(), "instance_id".to_owned()])
+        );
+        let (_, config) = load_text(
+            "star",
+            "database:\n  url: sqlite://x.db\n  indexed_traits: '*'\n",
+        );
+        let database = config.expect("valid").database.expect("database");
+        assert_eq!(database.indexed_traits, Some(vec!["*".to_owned()]));
+        let (_, config) = load_text("none", "database:\n  url: sqlite://x.db\n");
+        assert_eq!(
+            config.expect("valid").database.expect("db").indexed_traits,
+            None
         );
     }
 

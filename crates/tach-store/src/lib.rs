@@ -8,6 +8,7 @@
 //! - [`store`]: connecting, the schema check and the worker-side operations on streams.
 //! - [`tx`]: [`StoreTx`], the transaction ingest uses to store events and assign them to streams.
 //! - [`query`]: the read side used by the REST API (filters, counts and paging).
+//! - [`doc`]: the JSON document that holds an event's traits, and the trait index.
 //! - [`migrate`]: the embedded, versioned migrations (one folder per backend).
 //!
 //! The store speaks in plain row types ([`Event`], [`NewStream`], [`StreamRow`], ...) so that it
@@ -16,6 +17,7 @@
 pub mod active_key;
 pub mod dead_letter;
 pub mod dialect;
+pub mod doc;
 mod error;
 pub mod migrate;
 pub mod query;
@@ -29,6 +31,7 @@ pub mod types;
 
 pub use active_key::active_key;
 pub use dialect::{Backend, Dialect};
+pub use doc::IndexedTraits;
 pub use error::{Error, Result};
 pub use migrate::MigrationReport;
 pub use query::{Direction, EventFilter, StoredEvent, StreamFilter};

@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         name: "partial_trait_indexes",
         sql: include_str!("../migrations/sqlite/0003_partial_trait_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "trait_documents",
+        sql: include_str!("../migrations/sqlite/0004_trait_documents.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -52,6 +57,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "partial_trait_indexes",
         sql: include_str!("../migrations/postgres/0003_partial_trait_indexes.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "trait_documents",
+        sql: include_str!("../migrations/postgres/0004_trait_documents.sql"),
     },
 ];
 
@@ -71,10 +81,15 @@ const MYSQL: &[Migration] = &[
         name: "partial_trait_indexes",
         sql: include_str!("../migrations/mysql/0003_partial_trait_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "trait_documents",
+        sql: include_str!("../migrations/mysql/0004_trait_documents.sql"),
+    },
 ];
 
 /// The schema version this build of tach needs.
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 /// What [`crate::Store::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +150,12 @@ mod tests {
             let versions: Vec<(i64, &str)> = list.iter().map(|m| (m.version, m.name)).collect();
             assert_eq!(
                 versions,
-                [(1, "events"), (2, "streams"), (3, "partial_trait_indexes")],
+                [
+                    (1, "events"),
+                    (2, "streams"),
+                    (3, "partial_trait_indexes"),
+                    (4, "trait_documents")
+                ],
                 "{backend}"
             );
             assert_eq!(list.last().map(|m| m.version), Some(LATEST_VERSION));

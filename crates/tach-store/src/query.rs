@@ -3,18 +3,20 @@
 //!
 //! Trait filters take the value as text, as the API receives it, and match a trait whose text
 //! equals it, or whose int, float or datetime equals it parsed (so `"5"` matches int 5 and float
-//! 5.0); a distinguishing time range matches a datetime it contains. Each alternative is its own
-//! indexed lookup on `(name, typed column)`.
-
-pub(crate) mod agg;
+//! 5.0); a distinguishing time range matches a datetime it contains. A distinguishing trait
+//! alternative is its own indexed lookup on `(name, typed column)`. An event trait is looked up
+//! in `trait_index` by the keys of its readings when the trait is indexed, and otherwise found by
+//! a substring search of the event's trait document (see [`crate::doc`]); listed events are
+//! checked against their decoded traits, which removes index-key collisions.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
 
-use crate::dialect::{Dialect, is_glob};
+use crate::dialect::{Backend, Dialect, is_glob};
+use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Result};
-use crate::rows::{STREAM_COLS, decode_event_heads, decode_stream, load_dist_traits};
-use crate::rows::{load_stream_events, load_traits};
+use crate::rows::load_stream_events;
+use crate::rows::{EVENT_COLS, STREAM_COLS, decode_events, decode_stream, load_dist_traits};
 use crate::sql::{AnyQuery, SqlBuf, micros, query};
 use crate::store::Store;
 use crate::types::{Event, StreamRow, StreamState, type_code};
@@ -234,7 +236,7 @@ fn order_limit(direction: Direction, limit: Option<u32>) -> String {
 }
 
 impl Store {
-    fn event_where(&self, head: &str, f: &EventFilter) -> Where {
+    fn event_where(&self, head: &str, f: &EventFilter, indexed: &IndexedTraits) -> Where {
         let mut w = Where::new(self.dialect(), head);
         w.mark(f.mark, f.direction);
         if let Some(from) = f.from {
@@ -261,9 +263,41 @@ impl Store {
             w.sql.push(")");
         }
         for (name, value) in &f.traits {
-            w.typed_match("id", "event_id", "traits", name, value);
+            let readings = doc::readings(value, parse_datetime);
+            if indexed.contains(name) {
+                let sql = w.and();
+                sql.push("id IN (SELECT event_id FROM trait_index WHERE k IN (")
+                    .params(readings.len())
+                    .push("))");
+                w.binds
+                    .extend(readings.iter().map(|r| Bind::Int(doc::index_key(name, r))));
+            } else {
+                let backend = w.dialect.backend();
+                let sql = w.and();
+                sql.push("(");
+                for i in 0..readings.len() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    match backend {
+                        Backend::Sqlite => sql.push("instr(traits, ").param().push(") > 0"),
+                        Backend::Postgres => sql.push("strpos(traits, ").param().push(") > 0"),
+                        Backend::MySql => sql.push("LOCATE(").param().push(", traits) > 0"),
+                    };
+                }
+                sql.push(")");
+                w.binds
+                    .extend(readings.iter().map(|r| Bind::Text(doc::element(name, r))));
+            }
         }
         w
+    }
+
+    /// True when `event` has every trait of `filter` (confirms `trait_index` matches).
+    fn has_traits(event: &Event, filter: &EventFilter) -> bool {
+        filter.traits.iter().all(|(name, value)| {
+            doc::matches(&event.traits, name, &doc::readings(value, parse_datetime))
+        })
     }
 
     /// Events matching `filter`, with their traits, in the filter's order.
@@ -271,75 +305,20 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
-        if agg::supported(self.dialect()) {
-            return self.list_events_aggregated(filter).await;
-        }
-        let w = self.event_where(
-            "SELECT id, message_id, event_type, generated FROM events",
-            filter,
-        );
+        let indexed = self.indexed_traits().await?;
+        let head = format!("SELECT {EVENT_COLS} FROM events");
+        let w = self.event_where(&head, filter, &indexed);
         let tail = order_limit(filter.direction, filter.limit);
         let (sql, binds) = w.finish(&tail);
-        let mut conn = self.conn().await?;
         let rows = bind_all(query(sql), binds)
-            .fetch_all(&mut *conn)
+            .fetch_all(self.pool_ref())
             .await
             .ctx("listing events")?;
-        let mut events = decode_event_heads(&rows)?;
-        load_traits(&mut conn, self.dialect(), &mut events).await?;
-        Ok(events
+        Ok(decode_events(&rows, 0)?
             .into_iter()
+            .filter(|(_, event)| Store::has_traits(event, filter))
             .map(|(id, event)| StoredEvent { id, event })
             .collect())
-    }
-
-    /// [`Store::list_events`] in one statement with one row per event, its traits aggregated
-    /// by the database (see [`agg`]); the page is selected first, so only its events'
-    /// traits are aggregated.
-    async fn list_events_aggregated(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
-        const WHAT: &str = "listing events";
-        let backend = self.dialect().backend();
-        // The outer part binds nothing, so the inner query's markers keep their numbers.
-        let mut sql = format!(
-            "SELECT h.id, h.message_id, h.event_type, h.generated, {} FROM (",
-            agg::traits_column(backend, "h.id")
-        );
-        let inner = self.event_where(
-            "SELECT id, message_id, event_type, generated FROM events",
-            filter,
-        );
-        let (inner_sql, binds) = inner.finish(&order_limit(filter.direction, filter.limit));
-        sql.push_str(&inner_sql);
-        sql.push_str(match filter.direction {
-            Direction::Desc => ") h ORDER BY h.id DESC",
-            Direction::Asc => ") h ORDER BY h.id ASC",
-        });
-        let mut conn = self.conn().await?;
-        let rows = bind_all(query(sql), binds)
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(WHAT)?;
-        let mut events = Vec::with_capacity(rows.len());
-        let mut float_events = Vec::new();
-        for row in &rows {
-            let id: i64 = row.try_get(0).ctx(WHAT)?;
-            let mut event = Event {
-                message_id: row.try_get(1).ctx(WHAT)?,
-                event_type: row.try_get(2).ctx(WHAT)?,
-                timestamp: crate::sql::from_micros(row.try_get(3).ctx(WHAT)?)?,
-                traits: Vec::new(),
-            };
-            if agg::decode(backend, id, row.try_get(4).ctx(WHAT)?, &mut event.traits)? {
-                float_events.push(id);
-            }
-            events.push(StoredEvent { id, event });
-        }
-        for (id, name, value) in agg::load_floats(&mut conn, backend, &float_events).await? {
-            if let Some(e) = events.iter_mut().find(|e| e.id == id) {
-                agg::set_float(&mut e.event.traits, &name, value);
-            }
-        }
-        Ok(events)
     }
 
     /// How many events match `filter` (its limit is ignored).
@@ -347,8 +326,9 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn count_events(&self, filter: &EventFilter) -> Result<i64> {
+        let indexed = self.indexed_traits().await?;
         let (sql, binds) = self
-            .event_where("SELECT COUNT(*) FROM events", filter)
+            .event_where("SELECT COUNT(*) FROM events", filter, &indexed)
             .finish("");
         bind_all(query(sql), binds)
             .fetch_one(self.pool_ref())
@@ -362,18 +342,16 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn get_event(&self, message_id: &str) -> Result<Option<StoredEvent>> {
-        let mut conn = self.conn().await?;
         let rows = query(crate::sql::sql(
             self.dialect(),
-            "SELECT id, message_id, event_type, generated FROM events WHERE message_id = ?",
+            "SELECT id, message_id, event_type, generated, traits FROM events \
+             WHERE message_id = ?",
         ))
         .bind(message_id)
-        .fetch_all(&mut *conn)
+        .fetch_all(self.pool_ref())
         .await
         .ctx("reading an event")?;
-        let mut events = decode_event_heads(&rows)?;
-        load_traits(&mut conn, self.dialect(), &mut events).await?;
-        Ok(events
+        Ok(decode_events(&rows, 0)?
             .into_iter()
             .next()
             .map(|(id, event)| StoredEvent { id, event }))
@@ -465,18 +443,19 @@ async fn stream_events(
     };
     // The limit is a number, not a parameter, as in `order_limit`.
     let sql = format!(
-        "SELECT e.id, e.message_id, e.event_type, e.generated FROM stream_events se \
+        "SELECT e.id, e.message_id, e.event_type, e.generated, e.traits FROM stream_events se \
          JOIN events e ON e.id = se.event_id WHERE se.stream_id = ? ORDER BY e.generated, e.id \
          LIMIT {max}"
     );
-    let heads = query(crate::store::sql_owned(dialect, &sql))
+    let rows = query(crate::store::sql_owned(dialect, &sql))
         .bind(stream_id)
         .fetch_all(&mut *conn)
         .await
         .ctx("loading stream events")?;
-    let mut events = decode_event_heads(&heads)?;
-    load_traits(conn, dialect, &mut events).await?;
-    Ok(events.into_iter().map(|(_, e)| e).collect())
+    Ok(decode_events(&rows, 0)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
 }
 
 #[cfg(test)]

@@ -31,18 +31,6 @@ fn bind_typed(
     q.bind(code).bind(text).bind(int).bind(float).bind(datetime)
 }
 
-/// Binds `type, t_string, t_int, t_float, t_datetime` of a trait value.
-pub(crate) fn bind_trait_value(q: AnyQuery, value: &TraitValue) -> AnyQuery {
-    match value {
-        TraitValue::Text(s) => bind_typed(q, type_code::TEXT, Some(s), None, None, None),
-        TraitValue::Int(i) => bind_typed(q, type_code::INT, None, Some(*i), None, None),
-        TraitValue::Float(f) => bind_typed(q, type_code::FLOAT, None, None, Some(*f), None),
-        TraitValue::Datetime(t) => {
-            bind_typed(q, type_code::DATETIME, None, None, None, Some(micros(*t)))
-        }
-    }
-}
-
 /// Binds `type, t_string, t_int, t_float, t_datetime, t_end` of a distinguishing value.
 pub(crate) fn bind_dist_value(q: AnyQuery, value: &DistValue) -> AnyQuery {
     let none = None::<i64>;
@@ -154,54 +142,43 @@ pub(crate) fn decode_stream(row: &AnyRow) -> Result<StreamRow> {
     })
 }
 
-/// Decodes `id, message_id, event_type, generated` rows into events without traits.
-pub(crate) fn decode_event_heads(rows: &[AnyRow]) -> Result<Vec<(i64, Event)>> {
+/// Columns of `events` read by [`decode_events`], in order (prefix them with an alias where
+/// the query joins).
+pub(crate) const EVENT_COLS: &str = "id, message_id, event_type, generated, traits";
+
+/// Decodes [`EVENT_COLS`] rows (from column `at` on) into `(id, event)` with its traits.
+pub(crate) fn decode_events(rows: &[AnyRow], at: usize) -> Result<Vec<(i64, Event)>> {
     const WHAT: &str = "reading an event";
     rows.iter()
         .map(|row| {
+            let id: i64 = get(row, at, WHAT)?;
+            let json: Option<&str> = get(row, at + 4, WHAT)?;
             Ok((
-                get::<i64>(row, 0, WHAT)?,
+                id,
                 Event {
-                    message_id: get(row, 1, WHAT)?,
-                    event_type: get(row, 2, WHAT)?,
-                    timestamp: from_micros(get(row, 3, WHAT)?)?,
-                    traits: Vec::new(),
+                    message_id: get(row, at + 1, WHAT)?,
+                    event_type: get(row, at + 2, WHAT)?,
+                    timestamp: from_micros(get(row, at + 3, WHAT)?)?,
+                    traits: crate::doc::decode(id, json)?,
                 },
             ))
         })
         .collect()
 }
 
-/// Attaches trait rows `event_id, name, type, t_string, t_int, t_float, t_datetime` to events.
-pub(crate) fn attach_traits(events: &mut [(i64, Event)], rows: &[AnyRow]) -> Result<()> {
+/// The traits of `events` (by id) from the row-per-trait `traits` table of schema versions
+/// 1 to 3: only for the migration that turns them into documents.
+pub(crate) async fn load_legacy_traits(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    events: &mut [(i64, Vec<Trait>)],
+) -> Result<()> {
     const WHAT: &str = "reading a trait";
     let index: HashMap<i64, usize> = events
         .iter()
         .enumerate()
         .map(|(i, (id, _))| (*id, i))
         .collect();
-    for row in rows {
-        let event_id: i64 = get(row, 0, WHAT)?;
-        let Some(&i) = index.get(&event_id) else {
-            continue;
-        };
-        let name: String = get(row, 1, WHAT)?;
-        let value = decode_typed(row, 2, &name, false)?;
-        let value = to_trait_value(value).ok_or_else(|| missing("trait", &name))?;
-        events[i].1.traits.push(Trait { name, value });
-    }
-    Ok(())
-}
-
-/// Loads the traits of `events` (by id), sorted by name within each event.
-pub(crate) async fn load_traits(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    events: &mut [(i64, Event)],
-) -> Result<()> {
-    if crate::query::agg::supported(dialect) {
-        return crate::query::agg::load_traits(conn, dialect, events).await;
-    }
     let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     for chunk in ids.chunks(IN_CHUNK) {
         let mut b = SqlBuf::new(dialect);
@@ -216,7 +193,16 @@ pub(crate) async fn load_traits(
             q = q.bind(*id);
         }
         let rows = q.fetch_all(&mut *conn).await.ctx("loading traits")?;
-        attach_traits(events, &rows)?;
+        for row in &rows {
+            let event_id: i64 = get(row, 0, WHAT)?;
+            let Some(&i) = index.get(&event_id) else {
+                continue;
+            };
+            let name: String = get(row, 1, WHAT)?;
+            let value = decode_typed(row, 2, &name, false)?;
+            let value = to_trait_value(value).ok_or_else(|| missing("trait", &name))?;
+            events[i].1.push(Trait { name, value });
+        }
     }
     Ok(())
 }
@@ -265,25 +251,23 @@ pub(crate) async fn load_stream_events(
     dialect: Dialect,
     stream_id: i64,
 ) -> Result<Vec<Event>> {
-    let heads = query(crate::sql::sql(
+    let rows = query(crate::sql::sql(
         dialect,
-        "SELECT e.id, e.message_id, e.event_type, e.generated FROM stream_events se \
+        "SELECT e.id, e.message_id, e.event_type, e.generated, e.traits FROM stream_events se \
          JOIN events e ON e.id = se.event_id WHERE se.stream_id = ? ORDER BY e.generated, e.id",
     ))
     .bind(stream_id)
     .fetch_all(&mut *conn)
     .await
     .ctx("loading stream events")?;
-    let mut events = decode_event_heads(&heads)?;
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    load_traits(conn, dialect, &mut events).await?;
-    Ok(events.into_iter().map(|(_, e)| e).collect())
+    Ok(decode_events(&rows, 0)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
 }
 
 /// The events of each of `stream_ids` (in that order) with their traits, each list sorted by
-/// timestamp (then id), in two statements per chunk of streams.
+/// timestamp (then id), in one statement per chunk of streams.
 pub(crate) async fn load_streams_events(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -299,7 +283,7 @@ pub(crate) async fn load_streams_events(
     for chunk in stream_ids.chunks(IN_CHUNK) {
         let mut b = SqlBuf::new(dialect);
         b.push(
-            "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated \
+            "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
              FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
         )
         .params(chunk.len())
@@ -308,51 +292,12 @@ pub(crate) async fn load_streams_events(
         for id in chunk {
             q = q.bind(*id);
         }
-        let heads = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
-        if heads.is_empty() {
-            continue;
-        }
-        // (stream position, event id) -> index in out[stream position]
-        let mut slot: HashMap<(usize, i64), usize> = HashMap::with_capacity(heads.len());
-        for row in &heads {
+        let rows = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
+        let events = decode_events(&rows, 1)?;
+        for (row, (_, event)) in rows.iter().zip(events) {
             let stream_id: i64 = get(row, 0, WHAT)?;
-            let Some(&s) = position.get(&stream_id) else {
-                continue;
-            };
-            let event_id: i64 = get(row, 1, WHAT)?;
-            slot.insert((s, event_id), out[s].len());
-            out[s].push(Event {
-                message_id: get(row, 2, WHAT)?,
-                event_type: get(row, 3, WHAT)?,
-                timestamp: from_micros(get(row, 4, WHAT)?)?,
-                traits: Vec::new(),
-            });
-        }
-        // Each distinct event's traits once (an event may be in several of the streams),
-        // aggregated per event where the backend supports it.
-        let mut ids: Vec<i64> = slot.keys().map(|&(_, id)| id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut distinct: Vec<(i64, Event)> = ids
-            .into_iter()
-            .map(|id| {
-                let event = Event {
-                    message_id: String::new(),
-                    event_type: String::new(),
-                    timestamp: chrono::DateTime::UNIX_EPOCH,
-                    traits: Vec::new(),
-                };
-                (id, event)
-            })
-            .collect();
-        load_traits(conn, dialect, &mut distinct).await?;
-        let traits: HashMap<i64, Vec<Trait>> = distinct
-            .into_iter()
-            .map(|(id, event)| (id, event.traits))
-            .collect();
-        for (&(s, event_id), &i) in &slot {
-            if let Some(t) = traits.get(&event_id) {
-                out[s][i].traits.clone_from(t);
+            if let Some(&s) = position.get(&stream_id) {
+                out[s].push(event);
             }
         }
     }

@@ -109,10 +109,10 @@ impl SqlBuf {
 /// The multi-row statements of the hot paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Batch {
-    /// Insert-ignore of events (3 params a row), `RETURNING id, message_id` where supported.
+    /// Insert-ignore of events (4 params a row), `RETURNING id, message_id` where supported.
     InsertEvents,
-    /// Insert-ignore of traits (7 params a row).
-    InsertTraits,
+    /// Insert-ignore of `trait_index` rows (2 params a row).
+    InsertIndex,
     /// Insert-ignore of stream-event links (2 params a row).
     InsertStreamEvents,
     /// `SELECT id, message_id FROM events WHERE message_id IN (...)` (1 param a row).
@@ -128,7 +128,7 @@ impl Batch {
     fn index(self) -> usize {
         match self {
             Batch::InsertEvents => 0,
-            Batch::InsertTraits => 1,
+            Batch::InsertIndex => 1,
             Batch::InsertStreamEvents => 2,
             Batch::SelectEventIds => 3,
         }
@@ -137,8 +137,8 @@ impl Batch {
     /// Bind parameters per row.
     pub fn params_per_row(self) -> usize {
         match self {
-            Batch::InsertEvents => 3,
-            Batch::InsertTraits => 7,
+            Batch::InsertEvents => 4,
+            Batch::InsertIndex => 2,
             Batch::InsertStreamEvents => 2,
             Batch::SelectEventIds => 1,
         }
@@ -157,13 +157,11 @@ impl Batch {
             }
             Batch::InsertEvents => {
                 b.push(dialect.insert_ignore_start());
-                b.push("events (message_id, event_type, generated) VALUES ");
+                b.push("events (message_id, event_type, generated, traits) VALUES ");
             }
-            Batch::InsertTraits => {
+            Batch::InsertIndex => {
                 b.push(dialect.insert_ignore_start());
-                b.push(
-                    "traits (event_id, name, type, t_string, t_int, t_float, t_datetime) VALUES ",
-                );
+                b.push("trait_index (k, event_id) VALUES ");
             }
             Batch::InsertStreamEvents => {
                 b.push(dialect.insert_ignore_start());
@@ -180,7 +178,7 @@ impl Batch {
         }
         let target = match self {
             Batch::InsertEvents => "message_id",
-            Batch::InsertTraits => "event_id, name",
+            Batch::InsertIndex => "k, event_id",
             _ => "stream_id, event_id",
         };
         b.push(&dialect.insert_ignore_end(target));
@@ -267,11 +265,11 @@ mod tests {
     #[test]
     fn batches_split_into_powers_of_two_within_the_limit() {
         let cache = BatchSql::new(Dialect::new(Backend::Sqlite));
-        assert_eq!(cache.max_rows(Batch::InsertTraits), 512);
+        assert_eq!(cache.max_rows(Batch::InsertIndex), 512);
         let mut left = 1000;
         let mut sizes = Vec::new();
         while left > 0 {
-            let n = cache.chunk_rows(Batch::InsertTraits, left);
+            let n = cache.chunk_rows(Batch::InsertIndex, left);
             sizes.push(n);
             left -= n;
         }
@@ -283,13 +281,15 @@ mod tests {
         let pg = BatchSql::new(Dialect::new(Backend::Postgres));
         assert_eq!(
             &*pg.get(Batch::InsertEvents, 2),
-            "INSERT INTO events (message_id, event_type, generated) VALUES ($1, $2, $3), \
-             ($4, $5, $6) ON CONFLICT (message_id) DO NOTHING RETURNING id, message_id"
+            "INSERT INTO events (message_id, event_type, generated, traits) VALUES \
+             ($1, $2, $3, $4), ($5, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING \
+             RETURNING id, message_id"
         );
         let my = BatchSql::new(Dialect::new(Backend::MySql));
         assert_eq!(
             &*my.get(Batch::InsertEvents, 1),
-            "INSERT IGNORE INTO events (message_id, event_type, generated) VALUES (?, ?, ?)"
+            "INSERT IGNORE INTO events (message_id, event_type, generated, traits) \
+             VALUES (?, ?, ?, ?)"
         );
     }
 }

@@ -9,11 +9,12 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::active_key::active_key;
 use crate::dialect::{Backend, Dialect};
+use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Error, Result};
-use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, bind_trait_value, decode_stream};
-use crate::sql::{Batch, BatchSql, SqlBuf, micros, query, sql};
+use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream};
+use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql};
 use crate::store::sql_owned;
-use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait};
+use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate};
 
 /// An open write transaction. Dropping it without [`StoreTx::commit`] rolls it back.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct StoreTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     batch_sql: Arc<BatchSql>,
+    /// The traits `trait_index` covers in this database.
+    indexed: Arc<IndexedTraits>,
     /// Distinguishing traits of streams created with [`StoreTx::insert_stream_deferred`],
     /// written in multi-row statements before the commit.
     pending_dist_traits: Vec<(i64, String, DistValue)>,
@@ -31,11 +34,13 @@ impl StoreTx {
         tx: Transaction<'static, Any>,
         dialect: Dialect,
         batch_sql: Arc<BatchSql>,
+        indexed: Arc<IndexedTraits>,
     ) -> StoreTx {
         StoreTx {
             tx,
             dialect,
             batch_sql,
+            indexed,
             pending_dist_traits: Vec::new(),
         }
     }
@@ -90,13 +95,14 @@ impl StoreTx {
         self.tx.rollback().await.ctx("rolling back")
     }
 
-    /// Stores `events` with their traits. Returns, per event, its new id, or `None` when its
+    /// Stores `events` with their traits (a document per event, plus the `trait_index` rows of
+    /// its indexed traits). Returns, per event, its new id, or `None` when its
     /// `message_id` is already stored or appeared earlier in `events` (a duplicate is not an
     /// error and does not abort the transaction).
     ///
     /// Rows go in multi-row statements (sorted by message id, so concurrent transactions lock
     /// in the same order); SQLite and PostgreSQL need one statement per chunk of events plus one
-    /// per chunk of traits.
+    /// per chunk of index rows.
     ///
     /// # Errors
     /// [`Error::Database`]; on MySQL [`Error::ConcurrentInsert`] (transient) when another
@@ -118,13 +124,18 @@ impl StoreTx {
             self.insert_event_rows_mysql(events, &order, &mut ids)
                 .await?;
         }
-        let traits: Vec<(i64, &Trait)> = ids
-            .iter()
-            .zip(events)
-            .filter_map(|(id, e)| id.map(|id| (id, e)))
-            .flat_map(|(id, e)| e.traits.iter().map(move |t| (id, t)))
-            .collect();
-        self.insert_traits(&traits).await?;
+        let mut index: Vec<(i64, i64)> = Vec::new();
+        for (id, e) in ids.iter().zip(events) {
+            if let Some(id) = id {
+                index.extend(
+                    e.traits
+                        .iter()
+                        .filter(|t| self.indexed.contains(&t.name))
+                        .map(|t| (doc::index_key(&t.name, &t.value), *id)),
+                );
+            }
+        }
+        self.insert_index(&mut index).await?;
         Ok(ids)
     }
 
@@ -147,7 +158,8 @@ impl StoreTx {
                 q = q
                     .bind(e.message_id.as_str())
                     .bind(e.event_type.as_str())
-                    .bind(micros(e.timestamp));
+                    .bind(micros(e.timestamp))
+                    .bind(doc::encode(&e.traits));
             }
             let returned = q.fetch_all(&mut *self.tx).await.ctx("inserting events")?;
             for row in &returned {
@@ -190,7 +202,8 @@ impl StoreTx {
                 q = q
                     .bind(e.message_id.as_str())
                     .bind(e.event_type.as_str())
-                    .bind(micros(e.timestamp));
+                    .bind(micros(e.timestamp))
+                    .bind(doc::encode(&e.traits));
             }
             inserted += q
                 .execute(&mut *self.tx)
@@ -262,20 +275,10 @@ impl StoreTx {
         Ok(existing)
     }
 
-    async fn insert_traits(&mut self, traits: &[(i64, &Trait)]) -> Result<()> {
-        let mut start = 0;
-        while start < traits.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::InsertTraits, traits.len() - start);
-            let mut q = query(self.batch_sql.get(Batch::InsertTraits, rows));
-            for (event_id, t) in &traits[start..start + rows] {
-                q = bind_trait_value(q.bind(*event_id).bind(t.name.as_str()), &t.value);
-            }
-            q.execute(&mut *self.tx).await.ctx("inserting traits")?;
-            start += rows;
-        }
-        Ok(())
+    /// Inserts `(k, event_id)` rows into `trait_index`, in key order (so each statement walks
+    /// the B-tree once, and concurrent transactions lock in the same order).
+    async fn insert_index(&mut self, rows: &mut [(i64, i64)]) -> Result<()> {
+        insert_index_rows(&mut self.tx, &self.batch_sql, rows).await
     }
 
     /// The open stream of `trigger_name` for `distinguishing_key`, locked for this transaction
@@ -387,6 +390,70 @@ impl StoreTx {
         Ok(Some(row))
     }
 
+    /// [`StoreTx::insert_stream_deferred`] for many streams (whose active keys must differ): one
+    /// multi-row statement per chunk on SQLite and PostgreSQL, one statement per stream on
+    /// MySQL. Returns, in the order of `news`, each created stream, or `None` where another
+    /// transaction holds that key.
+    ///
+    /// # Errors
+    /// As [`StoreTx::insert_stream`].
+    pub async fn insert_streams_deferred(
+        &mut self,
+        news: Vec<NewStream>,
+    ) -> Result<Vec<Option<StreamRow>>> {
+        const ACTION: &str = "creating streams";
+        const PER_ROW: usize = 10;
+        if !self.dialect.has_returning() {
+            let mut out = Vec::with_capacity(news.len());
+            for new in news {
+                out.push(self.insert_stream_deferred(new).await?);
+            }
+            return Ok(out);
+        }
+        let keys: Vec<String> = news
+            .iter()
+            .map(|n| active_key(&n.trigger_name, &n.distinguishing_key))
+            .collect();
+        let mut ids: std::collections::HashMap<String, i64> =
+            std::collections::HashMap::with_capacity(news.len());
+        for (chunk, chunk_keys) in news.chunks(IN_CHUNK).zip(keys.chunks(IN_CHUNK)) {
+            let mut b = SqlBuf::new(self.dialect);
+            b.push(
+                "INSERT INTO streams (trigger_name, state, first_event, last_event, \
+                 expire_timestamp, fire_timestamp, distinguishing_key, active_key, fire_state, \
+                 event_count) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                b.push(if i == 0 { "(" } else { ", (" })
+                    .params(PER_ROW)
+                    .push(")");
+            }
+            b.push(" ON CONFLICT (active_key) DO NOTHING RETURNING id, active_key");
+            let mut q = query(b.finish());
+            for (new, key) in chunk.iter().zip(chunk_keys) {
+                q = bind_new_stream(q, new, key.clone());
+            }
+            for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
+                let id: i64 = row.try_get(0).ctx(ACTION)?;
+                let key: String = row.try_get(1).ctx(ACTION)?;
+                ids.insert(key, id);
+            }
+        }
+        let mut out = Vec::with_capacity(news.len());
+        for (new, key) in news.into_iter().zip(&keys) {
+            let Some(&id) = ids.get(key) else {
+                out.push(None);
+                continue;
+            };
+            for (name, value) in &new.distinguishing_traits {
+                self.pending_dist_traits
+                    .push((id, name.clone(), value.clone()));
+            }
+            out.push(Some(opened(id, new)));
+        }
+        Ok(out)
+    }
+
     /// Creates the open stream described by `new`, holding its active key. Returns `None` when
     /// another transaction holds that key (it created the stream first): lock it with
     /// [`StoreTx::lock_active_stream`] instead. On PostgreSQL and MySQL this waits for that
@@ -411,17 +478,7 @@ impl StoreTx {
             // a no-op update reports no insert id.
             template.push_str(" ON DUPLICATE KEY UPDATE active_key = active_key");
         }
-        let q = query(sql_owned(self.dialect, &template))
-            .bind(new.trigger_name.as_str())
-            .bind(StreamState::Active.code())
-            .bind(micros(new.first_event))
-            .bind(micros(new.last_event))
-            .bind(micros(new.expire_timestamp))
-            .bind(new.fire_timestamp.map(micros))
-            .bind(new.distinguishing_key.as_str())
-            .bind(key)
-            .bind(new.fire_state.as_str())
-            .bind(new.event_count);
+        let q = bind_new_stream(query(sql_owned(self.dialect, &template)), &new, key);
         let id = if self.dialect.has_returning() {
             match q.fetch_optional(&mut *self.tx).await.ctx(ACTION)? {
                 Some(row) => row.try_get::<i64, _>(0).ctx(ACTION)?,
@@ -453,22 +510,7 @@ impl StoreTx {
                 .await
                 .ctx("storing distinguishing traits")?;
         }
-        Ok(Some(StreamRow {
-            id,
-            trigger_name: new.trigger_name,
-            state: StreamState::Active,
-            first_event: new.first_event,
-            last_event: new.last_event,
-            expire_timestamp: new.expire_timestamp,
-            fire_timestamp: new.fire_timestamp,
-            distinguishing_key: new.distinguishing_key,
-            distinguishing_traits: new.distinguishing_traits,
-            attached: true,
-            fire_state: new.fire_state,
-            error: None,
-            event_count: new.event_count,
-            events: None,
-        }))
+        Ok(Some(opened(id, new)))
     }
 
     /// Releases the active key of stream `id` (its expiry passed but no worker has expired it
@@ -592,5 +634,59 @@ impl StoreTx {
     /// The backend of this transaction.
     pub fn backend(&self) -> Backend {
         self.dialect.backend()
+    }
+}
+
+/// Inserts `(k, event_id)` rows into `trait_index` (sorted here by key; duplicates ignored).
+pub(crate) async fn insert_index_rows(
+    conn: &mut AnyConnection,
+    batch_sql: &BatchSql,
+    rows: &mut [(i64, i64)],
+) -> Result<()> {
+    rows.sort_unstable();
+    let mut start = 0;
+    while start < rows.len() {
+        let n = batch_sql.chunk_rows(Batch::InsertIndex, rows.len() - start);
+        let mut q = query(batch_sql.get(Batch::InsertIndex, n));
+        for (k, event_id) in &rows[start..start + n] {
+            q = q.bind(*k).bind(*event_id);
+        }
+        q.execute(&mut *conn).await.ctx("indexing traits")?;
+        start += n;
+    }
+    Ok(())
+}
+
+/// Binds the ten columns of a new open stream, `trigger_name` to `event_count`.
+fn bind_new_stream(q: AnyQuery, new: &NewStream, key: String) -> AnyQuery {
+    q.bind(new.trigger_name.as_str())
+        .bind(StreamState::Active.code())
+        .bind(micros(new.first_event))
+        .bind(micros(new.last_event))
+        .bind(micros(new.expire_timestamp))
+        .bind(new.fire_timestamp.map(micros))
+        .bind(new.distinguishing_key.as_str())
+        .bind(key)
+        .bind(new.fire_state.as_str())
+        .bind(new.event_count)
+}
+
+/// The row of the open stream `new`, created with id `id`.
+fn opened(id: i64, new: NewStream) -> StreamRow {
+    StreamRow {
+        id,
+        trigger_name: new.trigger_name,
+        state: StreamState::Active,
+        first_event: new.first_event,
+        last_event: new.last_event,
+        expire_timestamp: new.expire_timestamp,
+        fire_timestamp: new.fire_timestamp,
+        distinguishing_key: new.distinguishing_key,
+        distinguishing_traits: new.distinguishing_traits,
+        attached: true,
+        fire_state: new.fire_state,
+        error: None,
+        event_count: new.event_count,
+        events: None,
     }
 }

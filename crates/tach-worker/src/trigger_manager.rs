@@ -264,19 +264,69 @@ impl TriggerManager {
             .collect();
         let mut stored = tx.lock_active_streams(&pairs).await?;
         let mut slots: Vec<Option<Slot>> = (0..keys.len()).map(|_| None).collect();
+        // Keys with no open stream get theirs in one multi-row insert (in key order).
+        let mut fresh: Vec<(usize, StreamProgress, bool)> = Vec::new();
+        let mut news = Vec::new();
         for k in order {
             let info = &keys[k];
             let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
             let at = nows[info.first];
+            let Some(row) = stored[k].take() else {
+                let (progress, added) =
+                    StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
+                news.push(convert::new_stream(
+                    &trigger.name,
+                    &info.key,
+                    &info.values,
+                    &progress,
+                ));
+                fresh.push((k, progress, added.ready_to_fire));
+                continue;
+            };
             let slot = open_stream(
                 &mut tx,
-                stored[k].take(),
+                Some(row),
                 trigger,
                 &info.key,
                 &info.values,
                 &events[info.first],
                 at,
+                debug,
+                &mut report,
+            )
+            .await?;
+            slots[k] = Some(slot);
+        }
+        let created = tx.insert_streams_deferred(news).await?;
+        for ((k, progress, ready), row) in fresh.into_iter().zip(created) {
+            let info = &keys[k];
+            let trigger = &triggers[info.trigger];
+            let debug = self.counters.trigger_mut(info.trigger);
+            if let Some(row) = row {
+                debug.new_streams += 1;
+                report.streams_created += 1;
+                report.ready_to_fire += u64::from(ready);
+                slots[k] = Some(Slot {
+                    id: row.id,
+                    progress,
+                    dirty: false,
+                });
+                continue;
+            }
+            // Another transaction opened it first: undo the counts of the start we made and
+            // continue that stream instead.
+            debug.added_events = debug.added_events.saturating_sub(1);
+            debug.ready_to_fire = debug.ready_to_fire.saturating_sub(u64::from(ready));
+            let locked = tx.lock_active_stream(&trigger.name, &info.key).await?;
+            let slot = open_stream(
+                &mut tx,
+                locked,
+                trigger,
+                &info.key,
+                &info.values,
+                &events[info.first],
+                nows[info.first],
                 debug,
                 &mut report,
             )
@@ -338,8 +388,9 @@ impl TriggerManager {
 }
 
 /// The open stream for `values` with `event` added: the stored one (`locked`, already locked
-/// by the caller, or `None` to look it up) when it still accepts events at `now` (an expired
-/// one is detached), else a new one.
+/// by the caller; `None` when the caller found none) when it still accepts events at `now` (an
+/// expired one is detached), else a new one. When another transaction opens the stream first,
+/// that stream is locked and continued.
 #[allow(clippy::too_many_arguments)]
 async fn open_stream(
     tx: &mut StoreTx,
@@ -352,10 +403,7 @@ async fn open_stream(
     debug: &mut TriggerDebug,
     report: &mut AddReport,
 ) -> Result<Slot> {
-    let mut locked = match locked {
-        Some(row) => Some(row),
-        None => tx.lock_active_stream(&trigger.name, key).await?,
-    };
+    let mut locked = locked;
     for _ in 0..STREAM_RACE_ATTEMPTS {
         if let Some(row) = locked.take() {
             match continue_stream(tx, trigger, &row, event, now, debug, report).await? {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use tach_engine::WinchesterConfig;
-use tach_store::Store;
+use tach_store::{IndexedTraits, Store};
 
 /// `tach db` subcommands.
 #[derive(Debug, Subcommand)]
@@ -48,6 +48,23 @@ async fn migrate(path: &Path) -> anyhow::Result<ExitCode> {
             "tach db migrate: schema migrated from version {} to {}",
             report.from, report.to
         );
+    }
+    if let Some(names) = config
+        .database
+        .as_ref()
+        .and_then(|d| d.indexed_traits.as_ref())
+    {
+        let set = IndexedTraits::from_names(names);
+        match store
+            .set_indexed_traits(&set)
+            .await
+            .context("cannot change the indexed traits")?
+        {
+            Some(events) => {
+                println!("tach db migrate: indexed traits are now {set}; {events} events reindexed")
+            }
+            None => println!("tach db migrate: indexed traits: {set}"),
+        }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
@@ -93,6 +110,25 @@ pub async fn connect_checked(config: &WinchesterConfig, path: &Path) -> anyhow::
             path.display(),
             path.display()
         )));
+    }
+    if let Some(names) = config
+        .database
+        .as_ref()
+        .and_then(|d| d.indexed_traits.as_ref())
+    {
+        let wanted = IndexedTraits::from_names(names);
+        let current = store
+            .indexed_traits()
+            .await
+            .context("cannot read the indexed traits")?;
+        if *current != wanted {
+            tracing::warn!(
+                "{}: database.indexed_traits ({wanted}) differs from the database's ({current}), \
+                 which stays in use; run `tach db migrate --config {}` to apply it",
+                path.display(),
+                path.display()
+            );
+        }
     }
     Ok(store)
 }
