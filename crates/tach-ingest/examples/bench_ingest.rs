@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions, QueueDeleteOptions,
@@ -68,7 +68,9 @@ fn lines(count: u64) -> Vec<Vec<u8>> {
     Generator::new(NotigenConfig {
         seed: 21,
         operations_per_hour: 3000.0,
-        start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap(),
+        // Recent events, as live traffic is: `tach ingest` runs on the wall clock, and events
+        // older than their streams' expiry would each open a new stream.
+        start: Utc::now() - chrono::Duration::hours(6),
         count: Some(count),
         ..NotigenConfig::default()
     })
