@@ -35,7 +35,7 @@ pub use doc::IndexedTraits;
 pub use error::{Error, Result};
 pub use migrate::MigrationReport;
 pub use query::{Direction, EventFilter, StoredEvent, StreamFilter};
-pub use store::{ClaimKind, DeadLetter, Store};
+pub use store::{ClaimKind, ConnectOptions, DeadLetter, Store};
 pub use tx::StoreTx;
 pub use types::{
     DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait, TraitValue,

@@ -21,6 +21,9 @@ pub struct Args {
     bind: Option<SocketAddr>,
 }
 
+/// How much of a SQLite database file `tach api` maps into memory.
+const API_SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// Runs `tach api` until SIGTERM or SIGINT, then finishes the open requests and exits 0.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     db::runtime()?.block_on(serve(args))
@@ -32,7 +35,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(bind) = args.bind {
         api.bind = bind;
     }
-    let store = db::connect_checked(&config, &args.config).await?;
+    // The API only reads: on SQLite it maps the file (up to 1 GiB) instead of a pread per page.
+    let options = tach_store::ConnectOptions {
+        sqlite_mmap_bytes: Some(API_SQLITE_MMAP_BYTES),
+        ..Default::default()
+    };
+    let store = db::connect_checked_opts(&config, &args.config, &options).await?;
     let listener = tokio::net::TcpListener::bind(api.bind)
         .await
         .with_context(|| format!("cannot listen on {} (--bind / api.bind)", api.bind))?;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use tach_engine::WinchesterConfig;
-use tach_store::{IndexedTraits, Store};
+use tach_store::{ConnectOptions, IndexedTraits, Store};
 
 /// `tach db` subcommands.
 #[derive(Debug, Subcommand)]
@@ -90,11 +90,20 @@ pub fn load_config(path: &Path) -> anyhow::Result<WinchesterConfig> {
 
 /// Connects to the database of `config` (loaded from `path`).
 pub async fn connect(config: &WinchesterConfig, path: &Path) -> anyhow::Result<Store> {
+    connect_opts(config, path, &ConnectOptions::default()).await
+}
+
+/// [`connect`] with `options`.
+pub async fn connect_opts(
+    config: &WinchesterConfig,
+    path: &Path,
+    options: &ConnectOptions,
+) -> anyhow::Result<Store> {
     let database = config
         .database
         .as_ref()
         .with_context(|| format!("{} has no database.url", path.display()))?;
-    Store::connect(&database.sqlx_url())
+    Store::connect_opts(&database.sqlx_url(), options)
         .await
         .context("cannot open the database")
 }
@@ -102,7 +111,16 @@ pub async fn connect(config: &WinchesterConfig, path: &Path) -> anyhow::Result<S
 /// Connects and refuses a schema that is missing, outdated or too new (the error says which
 /// command to run).
 pub async fn connect_checked(config: &WinchesterConfig, path: &Path) -> anyhow::Result<Store> {
-    let store = connect(config, path).await?;
+    connect_checked_opts(config, path, &ConnectOptions::default()).await
+}
+
+/// [`connect_checked`] with `options`.
+pub async fn connect_checked_opts(
+    config: &WinchesterConfig,
+    path: &Path,
+    options: &ConnectOptions,
+) -> anyhow::Result<Store> {
+    let store = connect_opts(config, path, options).await?;
     if let Err(e) = store.check_schema().await {
         store.close().await;
         return Err(anyhow::Error::new(e).context(format!(
