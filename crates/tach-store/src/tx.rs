@@ -581,37 +581,61 @@ impl StoreTx {
         Ok(())
     }
 
-    /// [`StoreTx::update_stream`] for many streams: one statement per chunk of streams on
-    /// SQLite and PostgreSQL (`UPDATE ... FROM (VALUES ...)`), one per stream on MySQL.
+    /// [`StoreTx::update_stream`] for many streams: one statement per chunk of streams
+    /// (`UPDATE ... FROM (VALUES ...)` on SQLite and PostgreSQL, a join with a derived table of
+    /// the values on MySQL).
     ///
     /// # Errors
     /// [`Error::StreamNotFound`] (naming the first stream of a chunk that missed a row);
     /// [`Error::Database`].
     pub async fn update_streams(&mut self, updates: &[StreamUpdate]) -> Result<()> {
         const PER_ROW: usize = 7;
-        if self.dialect.backend() == Backend::MySql {
-            for update in updates {
-                self.update_stream(update).await?;
-            }
-            return Ok(());
-        }
         for chunk in updates.chunks(IN_CHUNK) {
             if let [update] = chunk {
                 self.update_stream(update).await?;
                 continue;
             }
             let mut b = SqlBuf::new(self.dialect);
-            b.push(
-                "UPDATE streams SET first_event = v.column2, last_event = v.column3, \
-                 expire_timestamp = v.column4, fire_timestamp = v.column5, \
-                 fire_state = v.column6, event_count = v.column7 FROM (VALUES ",
-            );
-            for i in 0..chunk.len() {
-                b.push(if i == 0 { "(" } else { ", (" })
-                    .params(PER_ROW)
-                    .push(")");
+            if self.dialect.backend() == Backend::MySql {
+                // No UPDATE ... FROM: a join with a derived table of the new values.
+                b.push("UPDATE streams JOIN (");
+                for i in 0..chunk.len() {
+                    if i == 0 {
+                        b.push("SELECT ").param().push(" AS id");
+                        for col in [
+                            "first_event",
+                            "last_event",
+                            "expire_timestamp",
+                            "fire_timestamp",
+                            "fire_state",
+                            "event_count",
+                        ] {
+                            b.push(", ").param().push(" AS ").push(col);
+                        }
+                    } else {
+                        b.push(" UNION ALL SELECT ").params(PER_ROW);
+                    }
+                }
+                b.push(
+                    ") AS v ON streams.id = v.id SET streams.first_event = v.first_event, \
+                     streams.last_event = v.last_event, \
+                     streams.expire_timestamp = v.expire_timestamp, \
+                     streams.fire_timestamp = v.fire_timestamp, \
+                     streams.fire_state = v.fire_state, streams.event_count = v.event_count",
+                );
+            } else {
+                b.push(
+                    "UPDATE streams SET first_event = v.column2, last_event = v.column3, \
+                     expire_timestamp = v.column4, fire_timestamp = v.column5, \
+                     fire_state = v.column6, event_count = v.column7 FROM (VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    b.push(if i == 0 { "(" } else { ", (" })
+                        .params(PER_ROW)
+                        .push(")");
+                }
+                b.push(") AS v WHERE streams.id = v.column1");
             }
-            b.push(") AS v WHERE streams.id = v.column1");
             let mut q = query(b.finish());
             for u in chunk {
                 q = q
