@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use tach_store::{Direction, DistValue, Event, StoredEvent, StreamRow, TraitValue};
+use tach_store::doc::{self, RawValue};
+use tach_store::{Direction, DistValue, Event, EventDoc, StoredEvent, StreamRow, TraitValue};
 
 /// A JSON document under construction.
 pub(crate) struct Out(pub(crate) String);
@@ -198,6 +199,64 @@ impl Out {
         self.raw("]")
     }
 
+    /// A list of events, their traits written from their documents as [`Out::event`] writes
+    /// them (string literals copied as stored, floats and ints as written there).
+    ///
+    /// # Errors
+    /// [`tach_store::Error::InvalidData`] for a document that does not parse.
+    pub(crate) fn event_docs(
+        &mut self,
+        events: &[EventDoc],
+        direction: Direction,
+    ) -> Result<&mut Out, tach_store::Error> {
+        self.raw("[");
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                self.raw(", ");
+            }
+            self.raw("{");
+            let mut first = true;
+            let mut bad_time = None;
+            doc::scan(e.id, &e.traits, |name, value| {
+                // A name without escapes is its literal without the quotes.
+                let plain = name.get(1..name.len() - 1).filter(|n| !n.contains('\\'));
+                if plain.is_some_and(|n| EVENT_FIELDS.contains(&n)) {
+                    return;
+                }
+                if !first {
+                    self.0.push_str(", ");
+                }
+                first = false;
+                self.raw(name).raw(": ");
+                match value {
+                    RawValue::Text(literal) => self.raw(literal),
+                    RawValue::Int(text) | RawValue::Float(text) => self.raw(text),
+                    RawValue::Datetime(us) => match DateTime::from_timestamp_micros(us) {
+                        Some(t) => self.datetime(t),
+                        None => {
+                            bad_time = Some(us);
+                            self.raw("null")
+                        }
+                    },
+                };
+            })?;
+            if let Some(us) = bad_time {
+                return Err(tach_store::Error::InvalidData {
+                    what: format!(
+                        "event {} has a datetime trait of {us} µs, out of range",
+                        e.id
+                    ),
+                });
+            }
+            self.key(&mut first, "message_id").str(&e.message_id);
+            self.key(&mut first, "event_type").str(&e.event_type);
+            self.key(&mut first, "timestamp").datetime(e.timestamp);
+            self.key(&mut first, "_mark").mark(e.id, direction);
+            self.raw("}");
+        }
+        Ok(self.raw("]"))
+    }
+
     /// One stream, winchester's fields plus `event_count` and `error`; `events` and
     /// `events_truncated` (true when `events` is cut to the server's maximum) when loaded.
     pub(crate) fn stream(
@@ -272,6 +331,61 @@ impl Out {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn documents_are_written_exactly_as_decoded_events() {
+        use tach_store::Trait;
+        let t = Utc.with_ymd_and_hms(2014, 7, 1, 12, 0, 0).unwrap();
+        let trait_ = |name: &str, value| Trait {
+            name: name.to_owned(),
+            value,
+        };
+        let event = Event {
+            message_id: "m\"1".into(),
+            event_type: "compute.instance.exists".into(),
+            timestamp: t,
+            traits: vec![
+                trait_("_mark", TraitValue::Text("hidden".into())),
+                trait_("a\"q", TraitValue::Text("x\n\u{1}é\\".into())),
+                trait_(
+                    "audit",
+                    TraitValue::Datetime(t + chrono::Duration::microseconds(7)),
+                ),
+                trait_("message_id", TraitValue::Text("hidden too".into())),
+                trait_("ratio", TraitValue::Float(0.1 + 0.2)),
+                trait_("size", TraitValue::Float(5.0)),
+                trait_("vcpus", TraitValue::Int(-3)),
+            ],
+        };
+        let stored = StoredEvent { id: 42, event };
+        let doc = EventDoc {
+            id: 42,
+            message_id: stored.event.message_id.clone(),
+            event_type: stored.event.event_type.clone(),
+            timestamp: t,
+            traits: tach_store::doc::encode(&stored.event.traits),
+        };
+        for direction in [Direction::Desc, Direction::Asc] {
+            let mut decoded = Out::with_capacity(0);
+            decoded.events(std::slice::from_ref(&stored), direction);
+            let mut raw = Out::with_capacity(0);
+            raw.event_docs(std::slice::from_ref(&doc), direction)
+                .unwrap();
+            assert_eq!(raw.0, decoded.0);
+            let parsed: serde_json::Value = serde_json::from_str(&raw.0).unwrap();
+            assert_eq!(parsed[0]["ratio"], serde_json::json!(0.30000000000000004));
+            assert!(parsed[0].get("_mark").is_some_and(|m| m != "hidden"));
+        }
+        let broken = EventDoc {
+            traits: "[[\"a\",2,".into(),
+            ..doc
+        };
+        let err = Out::with_capacity(0)
+            .event_docs(&[broken], Direction::Desc)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("event 42"), "{err}");
+    }
 
     #[test]
     fn strings_escape_and_datetimes_match_python_isoformat() {

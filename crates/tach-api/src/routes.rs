@@ -39,9 +39,9 @@ impl ApiState {
 /// `GET /v1/events`.
 pub(crate) async fn list_events(State(s): State<ApiState>, q: Q) -> Result<Response> {
     let filter = params(q)?.event_filter(s.config.max_limit)?;
-    let events = s.timed(s.store.list_events(&filter)).await?;
-    let mut out = Out::with_capacity(256 + events.len() * 512);
-    out.events(&events, filter.direction);
+    let events = s.timed(s.store.list_event_docs(&filter)).await?;
+    let mut out = Out::with_capacity(256 + events.len() * 1024);
+    out.event_docs(&events, filter.direction)?;
     Ok(json(StatusCode::OK, out))
 }
 

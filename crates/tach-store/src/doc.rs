@@ -220,6 +220,106 @@ pub fn decode(event_id: i64, json: Option<&str>) -> Result<Vec<Trait>> {
     Ok(elements.into_iter().map(|e| e.0).collect())
 }
 
+/// One trait of a document as it is written there (see [`scan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawValue<'a> {
+    /// A text value: its JSON string literal, quotes included.
+    Text(&'a str),
+    /// An int value: its JSON number.
+    Int(&'a str),
+    /// A float value: Rust's shortest round-trip form (`{:?}`), a valid JSON number.
+    Float(&'a str),
+    /// A datetime value: µs since the epoch.
+    Datetime(i64),
+}
+
+/// Calls `f(name, value)` for each trait of the document `json` of event `event_id`, in order,
+/// without decoding: `name` is the JSON string literal of the name (quotes included), so a
+/// caller writing JSON copies both as they are.
+///
+/// # Errors
+/// [`Error::InvalidData`] naming the event when the document is not one [`encode`] writes.
+pub fn scan<'a>(
+    event_id: i64,
+    json: &'a str,
+    mut f: impl FnMut(&'a str, RawValue<'a>),
+) -> Result<()> {
+    let bad = || Error::InvalidData {
+        what: format!("the traits of event {event_id} are not a trait document"),
+    };
+    let b = json.as_bytes();
+    let expect = |i: usize, c: u8| (b.get(i) == Some(&c)).then_some(i + 1).ok_or_else(bad);
+    // The end (exclusive) of the string literal starting at `i`.
+    let literal = |i: usize| -> Result<usize> {
+        let mut j = expect(i, b'"')?;
+        loop {
+            match b.get(j) {
+                Some(b'"') => return Ok(j + 1),
+                Some(b'\\') => j += 2,
+                Some(_) => j += 1,
+                None => return Err(bad()),
+            }
+        }
+    };
+    // The end (exclusive) of the token starting at `i` (up to `,` or `]`).
+    let token = |i: usize| -> usize {
+        b[i..]
+            .iter()
+            .position(|&c| c == b',' || c == b']')
+            .map_or(b.len(), |p| i + p)
+    };
+    let mut i = expect(0, b'[')?;
+    if b.get(i) == Some(&b']') {
+        return if i + 1 == b.len() { Ok(()) } else { Err(bad()) };
+    }
+    loop {
+        i = expect(i, b'[')?;
+        let name_end = literal(i)?;
+        let name = &json[i..name_end];
+        i = expect(name_end, b',')?;
+        let code_end = token(i);
+        let code: i16 = json[i..code_end].parse().map_err(|_| bad())?;
+        i = expect(code_end, b',')?;
+        let (value, end) = match code {
+            type_code::TEXT => {
+                let end = literal(i)?;
+                (RawValue::Text(&json[i..end]), end)
+            }
+            type_code::FLOAT => {
+                let end = literal(i)?;
+                (RawValue::Float(&json[i + 1..end - 1]), end)
+            }
+            type_code::INT => {
+                let end = token(i);
+                let text = &json[i..end];
+                text.parse::<i64>().map_err(|_| bad())?;
+                (RawValue::Int(text), end)
+            }
+            type_code::DATETIME => {
+                let end = token(i);
+                (
+                    RawValue::Datetime(json[i..end].parse().map_err(|_| bad())?),
+                    end,
+                )
+            }
+            _ => return Err(bad()),
+        };
+        f(name, value);
+        i = expect(end, b']')?;
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') if i + 1 == b.len() => return Ok(()),
+            _ => return Err(bad()),
+        }
+    }
+}
+
+/// True when the document `json` has trait `name` equal to one of `readings` (the element of
+/// a trait is written the same way in every document, see [`element`]).
+pub fn has_element(json: &str, name: &str, readings: &[TraitValue]) -> bool {
+    readings.iter().any(|r| json.contains(&element(name, r)))
+}
+
 const FNV64_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV64_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -316,6 +416,43 @@ mod tests {
         assert_eq!(json, r#"[["alpha",1,"v"],["zeta",2,3]]"#);
         assert!(json.contains(&element("zeta", &TraitValue::Int(3))));
         assert!(!json.contains(&element("zeta", &TraitValue::Int(33))));
+    }
+
+    #[test]
+    fn scanning_yields_each_trait_as_written() {
+        let when = from_micros(1_700_000_000_123_456).unwrap();
+        let traits = vec![
+            t("a\"b", TraitValue::Text("x\"]],[\\".into())),
+            t("f", TraitValue::Float(0.1)),
+            t("i", TraitValue::Int(-42)),
+            t("t", TraitValue::Datetime(when)),
+        ];
+        let json = encode(&traits);
+        let mut seen = Vec::new();
+        scan(1, &json, |name, value| seen.push((name, value))).unwrap();
+        assert_eq!(
+            seen,
+            [
+                (r#""a\"b""#, RawValue::Text(r#""x\"]],[\\""#)),
+                (r#""f""#, RawValue::Float("0.1")),
+                (r#""i""#, RawValue::Int("-42")),
+                (r#""t""#, RawValue::Datetime(1_700_000_000_123_456)),
+            ]
+        );
+        scan(1, "[]", |_, _| panic!("no traits")).unwrap();
+        for bad in [
+            "",
+            "[",
+            "[[\"a\",2,x]]",
+            "[[\"a\",9,1]]",
+            "[[\"a\",1,\"x\"]",
+            "[]x",
+        ] {
+            let err = scan(3, bad, |_, _| {}).unwrap_err().to_string();
+            assert!(err.contains("event 3"), "{bad}: {err}");
+        }
+        assert!(has_element(&json, "i", &[TraitValue::Int(-42)]));
+        assert!(!has_element(&json, "i", &[TraitValue::Int(42)]));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use dialect::{Backend, Dialect};
 pub use doc::IndexedTraits;
 pub use error::{Error, Result};
 pub use migrate::MigrationReport;
-pub use query::{Direction, EventFilter, StoredEvent, StreamFilter};
+pub use query::{Direction, EventDoc, EventFilter, StoredEvent, StreamFilter};
 pub use store::{ClaimKind, ConnectOptions, DeadLetter, Store};
 pub use tx::StoreTx;
 pub use types::{

@@ -84,6 +84,40 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+/// An event with its row id and its trait document unparsed (see [`crate::doc`]), for callers
+/// that write the traits out again ([`doc::scan`]) rather than use them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDoc {
+    /// Row id.
+    pub id: i64,
+    /// The notification's `message_id`.
+    pub message_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// When the notification was generated.
+    pub timestamp: DateTime<Utc>,
+    /// The trait document.
+    pub traits: String,
+}
+
+impl EventDoc {
+    /// The event, its document decoded.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidData`] for a document that does not parse.
+    pub fn decode(self) -> Result<StoredEvent> {
+        Ok(StoredEvent {
+            id: self.id,
+            event: Event {
+                traits: doc::decode(self.id, Some(&self.traits))?,
+                message_id: self.message_id,
+                event_type: self.event_type,
+                timestamp: self.timestamp,
+            },
+        })
+    }
+}
+
 /// A value bound to a dynamically built query.
 enum Bind {
     Int(i64),
@@ -208,8 +242,25 @@ fn bind_all(mut q: AnyQuery, binds: Vec<Bind>) -> AnyQuery {
     q
 }
 
+/// Reads [`EVENT_COLS`] rows as documents.
+fn decode_event_docs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<EventDoc>> {
+    const WHAT: &str = "reading an event";
+    rows.iter()
+        .map(|row| {
+            let traits: Option<String> = row.try_get(4).ctx(WHAT)?;
+            Ok(EventDoc {
+                id: row.try_get(0).ctx(WHAT)?,
+                message_id: row.try_get(1).ctx(WHAT)?,
+                event_type: row.try_get(2).ctx(WHAT)?,
+                timestamp: crate::sql::from_micros(row.try_get(3).ctx(WHAT)?)?,
+                traits: traits.unwrap_or_else(|| "[]".to_owned()),
+            })
+        })
+        .collect()
+}
+
 /// Reads the events of [`Store::list_events_framed`]'s row.
-fn decode_framed(mut rest: &str) -> Result<Vec<(i64, Event)>> {
+fn decode_framed(mut rest: &str) -> Result<Vec<EventDoc>> {
     fn bad(what: &str) -> crate::Error {
         crate::Error::InvalidData {
             what: format!("the framed event page is cut short in {what}"),
@@ -239,15 +290,13 @@ fn decode_framed(mut rest: &str) -> Result<Vec<(i64, Event)>> {
         let (message_id, s) = field(s, "a message id")?;
         let (event_type, s) = field(s, "an event type")?;
         let (traits, s) = field(s, "a trait document")?;
-        out.push((
+        out.push(EventDoc {
             id,
-            Event {
-                message_id: message_id.to_owned(),
-                event_type: event_type.to_owned(),
-                timestamp: crate::sql::from_micros(generated)?,
-                traits: doc::decode(id, Some(traits))?,
-            },
-        ));
+            message_id: message_id.to_owned(),
+            event_type: event_type.to_owned(),
+            timestamp: crate::sql::from_micros(generated)?,
+            traits: traits.to_owned(),
+        });
         rest = s;
     }
     Ok(out)
@@ -338,10 +387,11 @@ impl Store {
         w
     }
 
-    /// True when `event` has every trait of `filter` (confirms `trait_index` matches).
-    fn has_traits(event: &Event, filter: &EventFilter) -> bool {
+    /// True when the document `json` has every trait of `filter` (confirms `trait_index`
+    /// matches, whose keys may collide).
+    fn has_traits(json: &str, filter: &EventFilter) -> bool {
         filter.traits.iter().all(|(name, value)| {
-            doc::matches(&event.traits, name, &doc::readings(value, parse_datetime))
+            doc::has_element(json, name, &doc::readings(value, parse_datetime))
         })
     }
 
@@ -350,6 +400,18 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
+        self.list_event_docs(filter)
+            .await?
+            .into_iter()
+            .map(EventDoc::decode)
+            .collect()
+    }
+
+    /// [`Store::list_events`] with the trait documents unparsed.
+    ///
+    /// # Errors
+    /// [`crate::Error::Database`].
+    pub async fn list_event_docs(&self, filter: &EventFilter) -> Result<Vec<EventDoc>> {
         let indexed = self.indexed_traits().await?;
         let head = format!("SELECT {EVENT_COLS} FROM events");
         let w = self.event_where(&head, filter, &indexed);
@@ -363,12 +425,11 @@ impl Store {
                 .fetch_all(self.pool_ref())
                 .await
                 .ctx("listing events")?;
-            decode_events(&rows, 0)?
+            decode_event_docs(&rows)?
         };
         Ok(events
             .into_iter()
-            .filter(|(_, event)| Store::has_traits(event, filter))
-            .map(|(id, event)| StoredEvent { id, event })
+            .filter(|e| Store::has_traits(&e.traits, filter))
             .collect())
     }
 
@@ -381,7 +442,7 @@ impl Store {
         inner: String,
         binds: Vec<Bind>,
         direction: Direction,
-    ) -> Result<Vec<(i64, Event)>> {
+    ) -> Result<Vec<EventDoc>> {
         const WHAT: &str = "listing events";
         let order = match direction {
             Direction::Desc => "id DESC",
@@ -553,14 +614,14 @@ mod tests {
         );
         let events = decode_framed(&framed).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].0, 7);
-        assert_eq!(events[0].1.message_id, "m 1:2");
-        assert_eq!(events[0].1.event_type, "x");
-        assert_eq!(events[0].1.traits.len(), 1);
-        assert_eq!(events[1].0, 3);
-        assert_eq!(events[1].1.message_id, "");
-        assert_eq!(events[1].1.event_type, "\u{e9}:e");
-        assert!(events[1].1.traits.is_empty());
+        assert_eq!(events[0].id, 7);
+        assert_eq!(events[0].message_id, "m 1:2");
+        assert_eq!(events[0].event_type, "x");
+        assert_eq!(events[0].traits, doc);
+        assert_eq!(events[1].id, 3);
+        assert_eq!(events[1].message_id, "");
+        assert_eq!(events[1].event_type, "\u{e9}:e");
+        assert_eq!(events[1].clone().decode().unwrap().event.traits, []);
         assert!(decode_framed("").unwrap().is_empty());
         for bad in [
             "7",
