@@ -102,3 +102,19 @@ pub async fn create_stream(store: &Store, new: NewStream, event_ids: &[i64]) -> 
     tx.commit().await.expect("commit");
     stream.id
 }
+
+/// An event of type `ty` at `t(secs)` with `traits`.
+pub fn ev(id: &str, ty: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
+    Event {
+        message_id: id.into(),
+        event_type: ty.into(),
+        timestamp: t(secs),
+        traits: traits
+            .into_iter()
+            .map(|(n, v)| Trait {
+                name: n.into(),
+                value: v,
+            })
+            .collect(),
+    }
+}

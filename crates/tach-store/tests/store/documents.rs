@@ -3,23 +3,12 @@
 //! from the row-per-trait schema keeps every trait.
 
 use sqlx::{AnyConnection, Connection, Executor, Row};
-use tach_store::{Event, EventFilter, IndexedTraits, Store, Trait, TraitValue};
+use tach_store::{Event, EventFilter, IndexedTraits, Store, TraitValue};
 
 use crate::common::{TestDb, on_all_backends_raw, store_events, t};
 
 fn ev(id: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
-    Event {
-        message_id: id.into(),
-        event_type: "compute.instance.exists".into(),
-        timestamp: t(secs),
-        traits: traits
-            .into_iter()
-            .map(|(n, v)| Trait {
-                name: n.into(),
-                value: v,
-            })
-            .collect(),
-    }
+    crate::common::ev(id, "compute.instance.exists", secs, traits)
 }
 
 fn text(s: &str) -> TraitValue {

@@ -1,25 +1,8 @@
 //! The API's read side: every filter and paging in both directions.
 
-use tach_store::{
-    Direction, DistValue, Event, EventFilter, Store, StreamFilter, StreamState, Trait, TraitValue,
-};
+use tach_store::{Direction, DistValue, EventFilter, Store, StreamFilter, StreamState, TraitValue};
 
-use crate::common::{create_stream, new_stream, on_all_backends, store_events, t};
-
-fn ev(id: &str, ty: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
-    Event {
-        message_id: id.into(),
-        event_type: ty.into(),
-        timestamp: t(secs),
-        traits: traits
-            .into_iter()
-            .map(|(n, v)| Trait {
-                name: n.into(),
-                value: v,
-            })
-            .collect(),
-    }
-}
+use crate::common::{create_stream, ev, new_stream, on_all_backends, store_events, t};
 
 async fn ids(store: &Store, f: &EventFilter) -> Vec<String> {
     store
