@@ -24,31 +24,10 @@ impl Out {
         self
     }
 
-    /// A JSON string literal.
+    /// A JSON string literal (escaped as the trait documents are, so that an event list
+    /// written from documents and one written from decoded events are the same bytes).
     pub(crate) fn str(&mut self, s: &str) -> &mut Out {
-        let out = &mut self.0;
-        out.push('"');
-        let mut start = 0;
-        for (i, b) in s.bytes().enumerate() {
-            let esc = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f => "",
-                _ => continue,
-            };
-            out.push_str(&s[start..i]);
-            if esc.is_empty() {
-                let _ = write!(out, "\\u{b:04x}");
-            } else {
-                out.push_str(esc);
-            }
-            start = i + 1;
-        }
-        out.push_str(&s[start..]);
-        out.push('"');
+        tach_store::write_json_str(&mut self.0, s);
         self
     }
 
@@ -346,7 +325,7 @@ mod tests {
             timestamp: t,
             traits: vec![
                 trait_("_mark", TraitValue::Text("hidden".into())),
-                trait_("a\"q", TraitValue::Text("x\n\u{1}é\\".into())),
+                trait_("a\"q\u{8}", TraitValue::Text("x\n\u{1}\u{c}é\\".into())),
                 trait_(
                     "audit",
                     TraitValue::Datetime(t + chrono::Duration::microseconds(7)),

@@ -186,8 +186,9 @@ fn parse_flat_datetime(s: &str) -> Option<DateTime<Utc>> {
     tach_timex::parse_datetime(s)
 }
 
-/// Appends `s` as a JSON string literal.
-pub(crate) fn write_json_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string literal (the escapes serde_json writes: `\b`, `\f`, `\n`,
+/// `\r`, `\t`, `\"`, `\\`, other control characters as lowercase `\u00xx`).
+pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;

@@ -49,6 +49,6 @@ mod yaml;
 
 pub use distiller::{DistillStats, Distiller, MAX_NESTING};
 pub use error::{DefinitionError, NotificationError};
-pub use event::{Event, Trait, TraitValue};
+pub use event::{Event, Trait, TraitValue, write_json_str};
 pub use glob::{EventTypeMatcher, Glob};
 pub use plugin::{FieldMatch, ParamValue, PluginParams, PluginRegistry, PluginValue, TraitPlugin};

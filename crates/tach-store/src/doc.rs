@@ -19,6 +19,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+use tach_distiller::write_json_str;
+
 use crate::error::{Error, Result};
 use crate::sql::{from_micros, micros};
 use crate::types::{Trait, TraitValue, type_code};
@@ -100,20 +102,13 @@ fn code(value: &TraitValue) -> i16 {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires; writing into a String cannot fail.
-    if let Ok(quoted) = serde_json::to_string(s) {
-        out.push_str(&quoted);
-    }
-}
-
 /// Appends the element `[name, type, value]` of one trait.
 fn push_element(out: &mut String, name: &str, value: &TraitValue) {
     out.push('[');
-    push_json_str(out, name);
+    write_json_str(out, name);
     let _ = write!(out, ",{},", code(value));
     match value {
-        TraitValue::Text(s) => push_json_str(out, s),
+        TraitValue::Text(s) => write_json_str(out, s),
         TraitValue::Int(i) => {
             let _ = write!(out, "{i}");
         }

@@ -36,6 +36,7 @@ pub use error::{Error, Result};
 pub use migrate::MigrationReport;
 pub use query::{Direction, EventDoc, EventFilter, StoredEvent, StreamFilter};
 pub use store::{ClaimKind, ConnectOptions, DeadLetter, Store};
+pub use tach_distiller::write_json_str;
 pub use tx::StoreTx;
 pub use types::{
     DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate, Trait, TraitValue,
