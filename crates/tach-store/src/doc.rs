@@ -309,10 +309,11 @@ pub fn scan<'a>(
     }
 }
 
-/// True when the document `json` has trait `name` equal to one of `readings` (the element of
-/// a trait is written the same way in every document, see [`element`]).
-pub fn has_element(json: &str, name: &str, readings: &[TraitValue]) -> bool {
-    readings.iter().any(|r| json.contains(&element(name, r)))
+/// The elements a document holds when it has trait `name` equal to one of `readings`: the
+/// document has such a trait exactly when it contains one of them (an element is written the
+/// same way in every document, see [`element`], and no element text occurs inside a string).
+pub fn search_elements(name: &str, readings: &[TraitValue]) -> Vec<String> {
+    readings.iter().map(|r| element(name, r)).collect()
 }
 
 const FNV64_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
@@ -345,6 +346,18 @@ pub fn index_key(name: &str, value: &TraitValue) -> i64 {
     h as i64
 }
 
+/// The `trait_index` rows `(k, event_id)` of the traits among `traits` that `set` indexes.
+pub(crate) fn index_rows<'a>(
+    event_id: i64,
+    traits: &'a [Trait],
+    set: &'a IndexedTraits,
+) -> impl Iterator<Item = (i64, i64)> + 'a {
+    traits
+        .iter()
+        .filter(|t| set.contains(&t.name))
+        .map(move |t| (index_key(&t.name, &t.value), event_id))
+}
+
 /// Every typed value a search string stands for: itself as text, and an int, a finite float
 /// and a datetime when it reads as one.
 pub fn readings(
@@ -366,17 +379,16 @@ pub fn readings(
     out
 }
 
-/// True when `traits` has trait `name` equal to one of `readings`.
-pub fn matches(traits: &[Trait], name: &str, readings: &[TraitValue]) -> bool {
-    traits
-        .iter()
-        .filter(|t| t.name == name)
-        .any(|t| readings.iter().any(|r| r == &t.value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// True when document `json` has trait `name` equal to one of `readings`.
+    fn has(json: &str, name: &str, readings: &[TraitValue]) -> bool {
+        search_elements(name, readings)
+            .iter()
+            .any(|e| json.contains(e.as_str()))
+    }
 
     fn t(name: &str, value: TraitValue) -> Trait {
         Trait {
@@ -446,8 +458,8 @@ mod tests {
             let err = scan(3, bad, |_, _| {}).unwrap_err().to_string();
             assert!(err.contains("event 3"), "{bad}: {err}");
         }
-        assert!(has_element(&json, "i", &[TraitValue::Int(-42)]));
-        assert!(!has_element(&json, "i", &[TraitValue::Int(42)]));
+        assert!(has(&json, "i", &[TraitValue::Int(-42)]));
+        assert!(!has(&json, "i", &[TraitValue::Int(42)]));
     }
 
     #[test]
@@ -478,10 +490,15 @@ mod tests {
             index_key("f", &TraitValue::Float(0.0)),
             index_key("f", &TraitValue::Float(-0.0))
         );
-        // Pinned: keys are stored, so they must never change.
+        // Pinned (computed independently from the FNV-1a 64 definition): keys are stored, so
+        // they must never change.
+        assert_eq!(
+            index_key("instance_id", &TraitValue::Text("abc".into())),
+            3_731_676_878_907_514_570
+        );
         assert_eq!(
             index_key("", &TraitValue::Int(0)),
-            index_key("", &TraitValue::Int(0))
+            -6_254_734_928_100_530_241
         );
         assert_eq!(fnv1a_64(FNV64_OFFSET_BASIS, b"a"), 0xaf63_dc4c_8601_ec8c);
     }
@@ -499,10 +516,10 @@ mod tests {
             ]
         );
         assert_eq!(readings("now", parse).len(), 2);
-        let traits = vec![t("memory_mb", TraitValue::Int(12))];
-        assert!(matches(&traits, "memory_mb", &r));
-        assert!(!matches(&traits, "disk_gb", &r));
-        assert!(!matches(&traits, "memory_mb", &readings("13", parse)));
+        let json = encode(&[t("memory_mb", TraitValue::Int(12))]);
+        assert!(has(&json, "memory_mb", &r));
+        assert!(!has(&json, "disk_gb", &r));
+        assert!(!has(&json, "memory_mb", &readings("13", parse)));
     }
 
     #[test]

@@ -380,19 +380,14 @@ impl Store {
                     };
                 }
                 sql.push(")");
-                w.binds
-                    .extend(readings.iter().map(|r| Bind::Text(doc::element(name, r))));
+                w.binds.extend(
+                    doc::search_elements(name, &readings)
+                        .into_iter()
+                        .map(Bind::Text),
+                );
             }
         }
         w
-    }
-
-    /// True when the document `json` has every trait of `filter` (confirms `trait_index`
-    /// matches, whose keys may collide).
-    fn has_traits(json: &str, filter: &EventFilter) -> bool {
-        filter.traits.iter().all(|(name, value)| {
-            doc::has_element(json, name, &doc::readings(value, parse_datetime))
-        })
     }
 
     /// Events matching `filter`, with their traits, in the filter's order.
@@ -427,9 +422,20 @@ impl Store {
                 .ctx("listing events")?;
             decode_event_docs(&rows)?
         };
+        // Every trait filter must match: the document holds one of its elements. This confirms
+        // `trait_index` hits, whose keys may collide. The elements are built once per query.
+        let wanted: Vec<Vec<String>> = filter
+            .traits
+            .iter()
+            .map(|(name, value)| doc::search_elements(name, &doc::readings(value, parse_datetime)))
+            .collect();
         Ok(events
             .into_iter()
-            .filter(|e| Store::has_traits(&e.traits, filter))
+            .filter(|e| {
+                wanted
+                    .iter()
+                    .all(|alts| alts.iter().any(|el| e.traits.contains(el.as_str())))
+            })
             .collect())
     }
 

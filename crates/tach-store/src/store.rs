@@ -11,7 +11,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool};
 
 use crate::dialect::{Backend, Dialect, parse_url, redact};
-use crate::doc::{self, IndexedTraits};
+use crate::doc::{self, IndexedTraits, index_rows};
 use crate::error::{Context, Error, Result};
 use crate::migrate::{
     CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
@@ -1083,18 +1083,6 @@ fn claim_sql(kind: ClaimKind) -> (&'static str, StreamState, StreamState) {
             StreamState::Expiring,
         ),
     }
-}
-
-/// The `trait_index` rows `(k, event_id)` of the indexed traits among `traits`.
-fn index_rows<'a>(
-    event_id: i64,
-    traits: &'a [Trait],
-    set: &'a IndexedTraits,
-) -> impl Iterator<Item = (i64, i64)> + 'a {
-    traits
-        .iter()
-        .filter(|t| set.contains(&t.name))
-        .map(move |t| (doc::index_key(&t.name, &t.value), event_id))
 }
 
 /// Reads table `indexed_traits`.

@@ -127,12 +127,7 @@ impl StoreTx {
         let mut index: Vec<(i64, i64)> = Vec::new();
         for (id, e) in ids.iter().zip(events) {
             if let Some(id) = id {
-                index.extend(
-                    e.traits
-                        .iter()
-                        .filter(|t| self.indexed.contains(&t.name))
-                        .map(|t| (doc::index_key(&t.name, &t.value), *id)),
-                );
+                index.extend(doc::index_rows(*id, &e.traits, &self.indexed));
             }
         }
         self.insert_index(&mut index).await?;
