@@ -272,52 +272,42 @@ impl TriggerManager {
             let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
             let at = nows[info.first];
-            let Some(row) = stored[k].take() else {
-                let (progress, added) =
-                    StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
-                news.push(convert::new_stream(
-                    &trigger.name,
+            if let Some(row) = stored[k].take() {
+                let slot = open_stream(
+                    &mut tx,
+                    Some(row),
+                    trigger,
                     &info.key,
                     &info.values,
-                    &progress,
-                ));
-                fresh.push((k, progress, added.ready_to_fire));
+                    &events[info.first],
+                    at,
+                    debug,
+                    &mut report,
+                )
+                .await?;
+                slots[k] = Some(slot);
                 continue;
-            };
-            let slot = open_stream(
-                &mut tx,
-                Some(row),
-                trigger,
+            }
+            let (progress, added) =
+                StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
+            news.push(convert::new_stream(
+                &trigger.name,
                 &info.key,
                 &info.values,
-                &events[info.first],
-                at,
-                debug,
-                &mut report,
-            )
-            .await?;
-            slots[k] = Some(slot);
+                &progress,
+            ));
+            fresh.push((k, progress, added.ready_to_fire));
         }
-        let created = tx.insert_streams_deferred(news).await?;
-        for ((k, progress, ready), row) in fresh.into_iter().zip(created) {
+        let rows = tx.insert_streams_deferred(news).await?;
+        for ((k, progress, ready), row) in fresh.into_iter().zip(rows) {
             let info = &keys[k];
             let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
             if let Some(row) = row {
-                debug.new_streams += 1;
-                report.streams_created += 1;
-                report.ready_to_fire += u64::from(ready);
-                slots[k] = Some(Slot {
-                    id: row.id,
-                    progress,
-                    dirty: false,
-                });
+                slots[k] = Some(created(row.id, progress, ready, debug, &mut report));
                 continue;
             }
-            // Another transaction opened it first: undo the counts of the start we made and
-            // continue that stream instead.
-            debug.added_events = debug.added_events.saturating_sub(1);
-            debug.ready_to_fire = debug.ready_to_fire.saturating_sub(u64::from(ready));
+            lost_race(debug, ready);
             let locked = tx.lock_active_stream(&trigger.name, &info.key).await?;
             let slot = open_stream(
                 &mut tx,
@@ -415,22 +405,16 @@ async fn open_stream(
         let new = convert::new_stream(&trigger.name, key, values, &progress);
         match tx.insert_stream_deferred(new).await? {
             Some(row) => {
-                debug.new_streams += 1;
-                report.streams_created += 1;
-                report.ready_to_fire += u64::from(added.ready_to_fire);
-                return Ok(Slot {
-                    id: row.id,
+                return Ok(created(
+                    row.id,
                     progress,
-                    dirty: false,
-                });
+                    added.ready_to_fire,
+                    debug,
+                    report,
+                ));
             }
             None => {
-                // Another transaction opened it first: undo the counts of the start we made
-                // and continue that stream instead.
-                debug.added_events = debug.added_events.saturating_sub(1);
-                debug.ready_to_fire = debug
-                    .ready_to_fire
-                    .saturating_sub(u64::from(added.ready_to_fire));
+                lost_race(debug, added.ready_to_fire);
                 locked = tx.lock_active_stream(&trigger.name, key).await?;
             }
         }
@@ -440,6 +424,32 @@ async fn open_stream(
         key: key.to_owned(),
         attempts: STREAM_RACE_ATTEMPTS,
     })
+}
+
+/// The slot of a stream just created with id `id` (its first event already counted by
+/// `StreamProgress::start`), counted as created.
+fn created(
+    id: i64,
+    progress: StreamProgress,
+    ready_to_fire: bool,
+    debug: &mut TriggerDebug,
+    report: &mut AddReport,
+) -> Slot {
+    debug.new_streams += 1;
+    report.streams_created += 1;
+    report.ready_to_fire += u64::from(ready_to_fire);
+    Slot {
+        id,
+        progress,
+        dirty: false,
+    }
+}
+
+/// Another transaction opened the stream first: undoes the counts of the start made for it
+/// (the event is counted again when it joins that stream instead).
+fn lost_race(debug: &mut TriggerDebug, ready_to_fire: bool) {
+    debug.added_events = debug.added_events.saturating_sub(1);
+    debug.ready_to_fire = debug.ready_to_fire.saturating_sub(u64::from(ready_to_fire));
 }
 
 /// Adds `event` to the locked open stream `row`, or detaches it (returning `None`) when its
