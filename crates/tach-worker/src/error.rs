@@ -22,8 +22,8 @@ pub enum Error {
     },
     /// Creating or locking the open stream kept racing with other transactions.
     #[error(
-        "could not create or lock the open stream of trigger {trigger} for {key} after \
-         {attempts} attempts"
+        "could not open or lock the open stream of trigger {trigger} for {key}: other \
+         transactions kept opening it first ({attempts} attempts)"
     )]
     StreamRace {
         /// The trigger.
@@ -32,6 +32,15 @@ pub enum Error {
         key: String,
         /// How many times it tried.
         attempts: u32,
+    },
+    /// Another transaction opened (and committed) the open stream of this key while this batch
+    /// was opening it; the trigger manager redoes the batch.
+    #[error("another transaction opened the stream of trigger {trigger} for {key} first")]
+    LostStreamRace {
+        /// The trigger.
+        trigger: String,
+        /// The distinguishing key.
+        key: String,
     },
     /// A pipeline names a handler that is not registered, or its params are invalid.
     #[error(transparent)]

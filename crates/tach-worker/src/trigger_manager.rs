@@ -24,7 +24,7 @@ use crate::{Error, Result};
 
 /// How many times a batch is retried after a transient store error.
 const BATCH_RETRIES: u32 = 5;
-/// How many insert/lock rounds a stream may race before giving up.
+/// How many times a batch is redone because another batch opened one of its streams first.
 const STREAM_RACE_ATTEMPTS: u32 = 8;
 
 /// What one [`TriggerManager::add_events`] call did.
@@ -181,13 +181,27 @@ impl TriggerManager {
 
     async fn add_with_clock(&mut self, events: Vec<Event>, clock: Clock) -> Result<AddReport> {
         let mut retries = 0;
+        let mut races = 0;
         loop {
             let saved = self.counters.clone();
             match self.try_add(&events, clock).await {
                 Ok(mut report) => {
-                    report.retries = retries;
+                    report.retries = retries + races;
                     self.maybe_log_statistics();
                     return Ok(report);
+                }
+                Err(Error::LostStreamRace { trigger, key }) => {
+                    // The winner has committed: redo at once, and its stream is locked in order.
+                    self.counters = saved;
+                    races += 1;
+                    if races >= u64::from(STREAM_RACE_ATTEMPTS) {
+                        return Err(Error::StreamRace {
+                            trigger,
+                            key,
+                            attempts: STREAM_RACE_ATTEMPTS,
+                        });
+                    }
+                    tracing::debug!(%trigger, %key, "Another batch opened a stream first; redoing.");
                 }
                 Err(e) if e.is_transient() && retries < u64::from(BATCH_RETRIES) => {
                     self.counters = saved;
@@ -264,7 +278,8 @@ impl TriggerManager {
             .collect();
         let mut stored = tx.lock_active_streams(&pairs).await?;
         let mut slots: Vec<Option<Slot>> = (0..keys.len()).map(|_| None).collect();
-        // Keys with no open stream get theirs in one multi-row insert (in key order).
+        // Keys with no open stream (or whose stream just expired) get theirs in one multi-row
+        // insert, in key order.
         let mut fresh: Vec<(usize, StreamProgress, bool)> = Vec::new();
         let mut news = Vec::new();
         for k in order {
@@ -273,20 +288,13 @@ impl TriggerManager {
             let debug = self.counters.trigger_mut(info.trigger);
             let at = nows[info.first];
             if let Some(row) = stored[k].take() {
-                let slot = open_stream(
-                    &mut tx,
-                    Some(row),
-                    trigger,
-                    &info.key,
-                    &info.values,
-                    &events[info.first],
-                    at,
-                    debug,
-                    &mut report,
-                )
-                .await?;
-                slots[k] = Some(slot);
-                continue;
+                let event = &events[info.first];
+                if let Some(slot) =
+                    continue_stream(&mut tx, trigger, &row, event, at, debug, &mut report).await?
+                {
+                    slots[k] = Some(slot);
+                    continue;
+                }
             }
             let (progress, added) =
                 StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
@@ -301,27 +309,11 @@ impl TriggerManager {
         let rows = tx.insert_streams_deferred(news).await?;
         for ((k, progress, ready), row) in fresh.into_iter().zip(rows) {
             let info = &keys[k];
-            let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
-            if let Some(row) = row {
-                slots[k] = Some(created(row.id, progress, ready, debug, &mut report));
-                continue;
-            }
-            lost_race(debug, ready);
-            let locked = tx.lock_active_stream(&trigger.name, &info.key).await?;
-            let slot = open_stream(
-                &mut tx,
-                locked,
-                trigger,
-                &info.key,
-                &info.values,
-                &events[info.first],
-                nows[info.first],
-                debug,
-                &mut report,
-            )
-            .await?;
-            slots[k] = Some(slot);
+            let Some(row) = row else {
+                return Err(lost_race(&triggers[info.trigger], &info.key));
+            };
+            slots[k] = Some(created(row.id, progress, ready, debug, &mut report));
         }
 
         // Adding: the other events, in order.
@@ -347,7 +339,6 @@ impl TriggerManager {
                     report.streams_detached += 1;
                     let next = open_stream(
                         &mut tx,
-                        None,
                         trigger,
                         &info.key,
                         &info.values,
@@ -377,14 +368,11 @@ impl TriggerManager {
     }
 }
 
-/// The open stream for `values` with `event` added: the stored one (`locked`, already locked
-/// by the caller; `None` when the caller found none) when it still accepts events at `now` (an
-/// expired one is detached), else a new one. When another transaction opens the stream first,
-/// that stream is locked and continued.
+/// A new open stream for `values` with `event` added, opened after the caller detached the
+/// previous one (whose active key this transaction therefore still holds).
 #[allow(clippy::too_many_arguments)]
 async fn open_stream(
     tx: &mut StoreTx,
-    locked: Option<StreamRow>,
     trigger: &TriggerDefinition,
     key: &str,
     values: &DistinguishingValues,
@@ -393,37 +381,18 @@ async fn open_stream(
     debug: &mut TriggerDebug,
     report: &mut AddReport,
 ) -> Result<Slot> {
-    let mut locked = locked;
-    for _ in 0..STREAM_RACE_ATTEMPTS {
-        if let Some(row) = locked.take() {
-            match continue_stream(tx, trigger, &row, event, now, debug, report).await? {
-                Some(slot) => return Ok(slot),
-                None => continue,
-            }
-        }
-        let (progress, added) = StreamProgress::start(trigger, event, now, Some(&mut *debug))?;
-        let new = convert::new_stream(&trigger.name, key, values, &progress);
-        match tx.insert_stream_deferred(new).await? {
-            Some(row) => {
-                return Ok(created(
-                    row.id,
-                    progress,
-                    added.ready_to_fire,
-                    debug,
-                    report,
-                ));
-            }
-            None => {
-                lost_race(debug, added.ready_to_fire);
-                locked = tx.lock_active_stream(&trigger.name, key).await?;
-            }
-        }
+    let (progress, added) = StreamProgress::start(trigger, event, now, Some(&mut *debug))?;
+    let new = convert::new_stream(&trigger.name, key, values, &progress);
+    match tx.insert_stream_deferred(new).await? {
+        Some(row) => Ok(created(
+            row.id,
+            progress,
+            added.ready_to_fire,
+            debug,
+            report,
+        )),
+        None => Err(lost_race(trigger, key)),
     }
-    Err(Error::StreamRace {
-        trigger: trigger.name.clone(),
-        key: key.to_owned(),
-        attempts: STREAM_RACE_ATTEMPTS,
-    })
 }
 
 /// The slot of a stream just created with id `id` (its first event already counted by
@@ -445,11 +414,15 @@ fn created(
     }
 }
 
-/// Another transaction opened the stream first: undoes the counts of the start made for it
-/// (the event is counted again when it joins that stream instead).
-fn lost_race(debug: &mut TriggerDebug, ready_to_fire: bool) {
-    debug.added_events = debug.added_events.saturating_sub(1);
-    debug.ready_to_fire = debug.ready_to_fire.saturating_sub(u64::from(ready_to_fire));
+/// Another transaction opened the stream of `key` first and committed it. Locking it now would
+/// take a lock out of the batch's key order (and could deadlock with a batch that locked it
+/// first), so the attempt is rolled back and redone: the stream is then found and locked in
+/// order with the others.
+fn lost_race(trigger: &TriggerDefinition, key: &str) -> Error {
+    Error::LostStreamRace {
+        trigger: trigger.name.clone(),
+        key: key.to_owned(),
+    }
 }
 
 /// Adds `event` to the locked open stream `row`, or detaches it (returning `None`) when its
