@@ -7,7 +7,8 @@
 //! the batch and written once at the end, so a batch costs a handful of statements per stream
 //! rather than per event. The open stream of a (trigger, values) pair is unique in the database
 //! (its active key), so concurrent ingest processes never open two streams for one pair: the
-//! loser of the race locks the winner's stream instead.
+//! loser of the race redoes its batch and then finds and locks the winner's stream. Locks are
+//! always taken in (trigger, key) order, so concurrent batches do not deadlock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
