@@ -303,3 +303,93 @@ pub(crate) async fn load_streams_events(
     }
     Ok(out)
 }
+
+/// [`load_streams_events`] where `known` supplies events by id: the links of the streams are
+/// read (an index-only scan), then only the events `known` does not have.
+pub(crate) async fn load_streams_events_with(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    stream_ids: &[i64],
+    mut known: impl FnMut(i64) -> Option<Event>,
+) -> Result<Vec<Vec<Event>>> {
+    const WHAT: &str = "loading stream events";
+    let position: HashMap<i64, usize> = stream_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
+    let mut links: Vec<Vec<i64>> = (0..stream_ids.len()).map(|_| Vec::new()).collect();
+    for chunk in stream_ids.chunks(IN_CHUNK) {
+        let mut b = SqlBuf::new(dialect);
+        b.push("SELECT stream_id, event_id FROM stream_events WHERE stream_id IN (")
+            .params(chunk.len())
+            .push(")");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await.ctx(WHAT)? {
+            let stream_id: i64 = get(&row, 0, WHAT)?;
+            let event_id: i64 = get(&row, 1, WHAT)?;
+            if let Some(&s) = position.get(&stream_id) {
+                links[s].push(event_id);
+            }
+        }
+    }
+    let mut events: HashMap<i64, Event> = HashMap::new();
+    let mut missing: Vec<i64> = Vec::new();
+    for &id in links.iter().flatten() {
+        if events.contains_key(&id) {
+            continue;
+        }
+        match known(id) {
+            Some(event) => {
+                events.insert(id, event);
+            }
+            None => missing.push(id),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for chunk in missing.chunks(IN_CHUNK) {
+        let mut b = SqlBuf::new(dialect);
+        b.push("SELECT ")
+            .push(EVENT_COLS)
+            .push(" FROM events WHERE id IN (")
+            .params(chunk.len())
+            .push(")");
+        let mut q = query(b.finish());
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
+        events.extend(decode_events(&rows, 0)?);
+    }
+    // An event linked to several of the streams is cloned for all but its last use.
+    let mut uses: HashMap<i64, usize> = HashMap::with_capacity(events.len());
+    for &id in links.iter().flatten() {
+        *uses.entry(id).or_default() += 1;
+    }
+    let mut out = Vec::with_capacity(links.len());
+    for ids in links {
+        let mut stream: Vec<(i64, Event)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let left = uses.get_mut(&id).map_or(0, |n| {
+                *n -= 1;
+                *n
+            });
+            let event = if left == 0 {
+                events.remove(&id)
+            } else {
+                events.get(&id).cloned()
+            };
+            // A link without its event (deleted meanwhile) is skipped, as the join would.
+            if let Some(event) = event {
+                stream.push((id, event));
+            }
+        }
+        stream.sort_by(|(a_id, a), (b_id, b)| (a.timestamp, a_id).cmp(&(b.timestamp, b_id)));
+        out.push(stream.into_iter().map(|(_, event)| event).collect());
+    }
+    Ok(out)
+}

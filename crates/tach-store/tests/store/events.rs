@@ -143,3 +143,67 @@ async fn rollback_discards_events() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streams_events_with_known_events_matches_reading_them_all() {
+    on_all_backends(async |store: Store| {
+        // Out of time order on purpose, and one event shared by both streams.
+        let events = vec![
+            event("late", "x.end", t(30)),
+            event("early", "x.start", t(10)),
+            event("shared", "x.update", t(20)),
+            event("other", "y.start", t(5)),
+        ];
+        let ids: Vec<i64> = store_events(&store, &events)
+            .await
+            .into_iter()
+            .map(|id| id.expect("stored"))
+            .collect();
+        let a = crate::common::create_stream(
+            &store,
+            crate::common::new_stream("t", "a", t(10)),
+            &[ids[0], ids[1], ids[2]],
+        )
+        .await;
+        let b = crate::common::create_stream(
+            &store,
+            crate::common::new_stream("t", "b", t(5)),
+            &[ids[2], ids[3]],
+        )
+        .await;
+        let streams = [b, a];
+        let all = store.streams_events(&streams).await.unwrap();
+        let names = |s: &[Event]| s.iter().map(|e| e.message_id.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&all[0]), ["other", "shared"]);
+        assert_eq!(names(&all[1]), ["early", "shared", "late"]);
+
+        // Nothing known: every event is read.
+        let read = store.streams_events_with(&streams, |_| None).await.unwrap();
+        assert_eq!(read, all);
+        // Some known: those come from memory (a marked copy proves it), the rest are read.
+        let mut asked = Vec::new();
+        let mixed = store
+            .streams_events_with(&streams, |id| {
+                asked.push(id);
+                let i = ids.iter().position(|&x| x == id)?;
+                (i % 2 == 0).then(|| {
+                    let mut e = events[i].clone();
+                    e.event_type = format!("{}.known", e.event_type);
+                    e
+                })
+            })
+            .await
+            .unwrap();
+        asked.sort_unstable();
+        let mut expected_asked = ids.clone();
+        expected_asked.sort_unstable();
+        assert_eq!(asked, expected_asked, "each linked event is asked for once");
+        assert_eq!(names(&mixed[0]), ["other", "shared"]);
+        assert_eq!(names(&mixed[1]), ["early", "shared", "late"]);
+        let types: Vec<&str> = mixed[1].iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["x.start", "x.update.known", "x.end.known"]);
+        assert_eq!(mixed[0][1].event_type, "x.update.known");
+        assert_eq!(mixed[0][0], all[0][0]);
+    })
+    .await;
+}
