@@ -80,7 +80,9 @@ pub enum Error {
         id: i64,
     },
     /// The stream is in a state that does not allow the operation.
-    #[error("stream {id} is in state {state}; only error and expire_error streams can be reset")]
+    #[error(
+        "stream {id} is in state {state}; only error, expire_error, firing and expiring streams can be reset"
+    )]
     Conflict {
         /// The stream id.
         id: i64,

@@ -829,7 +829,9 @@ impl Store {
     }
 
     /// Resets a failed stream for another try: `error` → `retry_fire`, `expire_error` →
-    /// `retry_expire`. Returns the stream as it is now.
+    /// `retry_expire`. A stream left in `firing` or `expiring` by a worker that died (or whose
+    /// database went away after the pipeline ran) is reset the same way; reset one only when no
+    /// worker is running its pipeline any more, or it runs twice. Returns the stream as it is now.
     ///
     /// # Errors
     /// [`Error::StreamNotFound`]; [`Error::Conflict`] for a stream in any other state (also
@@ -840,8 +842,8 @@ impl Store {
             .await?
             .ok_or(Error::StreamNotFound { id })?;
         let to = match stream.state {
-            StreamState::Error => StreamState::RetryFire,
-            StreamState::ExpireError => StreamState::RetryExpire,
+            StreamState::Error | StreamState::Firing => StreamState::RetryFire,
+            StreamState::ExpireError | StreamState::Expiring => StreamState::RetryExpire,
             state => return Err(Error::Conflict { id, state }),
         };
         if !self

@@ -58,6 +58,39 @@ pub struct PipelineSettings {
     pub purge_completed_streams: bool,
 }
 
+/// Attempts at recording the outcome of pipelines that ran (about 3 s in all).
+const OUTCOME_ATTEMPTS: u32 = 5;
+
+/// Records the outcome of the pipelines of `streams` with `write`, retried with doubling
+/// delays from 100 ms on transient errors: the pipelines have run and their side effects are
+/// done, so giving up leaves the streams in `firing`/`expiring` until an operator resets them.
+async fn record_outcome<T, F, Fut>(streams: &[i64], mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = tach_store::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_transient() && attempt < OUTCOME_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "Retrying to record the outcome of pipelines.");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << (attempt - 1))).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    ?streams,
+                    "Cannot record the outcome of pipelines that ran; these streams stay in \
+                     firing/expiring until reset (klug streams reset ID)."
+                );
+                return Err(e.into());
+            }
+        }
+    }
+}
+
 /// Fires and expires ready streams; see the module documentation.
 pub struct PipelineManager {
     triggers: TriggerManager,
@@ -118,8 +151,9 @@ impl PipelineManager {
     ///
     /// # Errors
     /// A store error (claiming, loading events, changing a state). Streams taken but not yet run
-    /// are handed back to `active` first when the store still answers; a stream whose pipeline
-    /// ran stays in `firing`/`expiring` and can be reset by an operator.
+    /// are handed back to `active` first when the store still answers. Recording the outcome of
+    /// a pipeline that ran is retried for a few seconds; should the store stay unreachable, the
+    /// stream stays in `firing`/`expiring` and an operator resets it (`klug streams reset ID`).
     pub async fn run_once(&mut self, now: DateTime<Utc>) -> Result<PassReport> {
         let mut report = PassReport::default();
         for kind in [ClaimKind::Fire, ClaimKind::Expire] {
@@ -276,18 +310,21 @@ impl PipelineManager {
                         %reason,
                         "A stream's pipeline failed."
                     );
-                    store
-                        .set_stream_state(stream.id, from, failed, Some(&reason))
-                        .await?;
+                    let id = stream.id;
+                    record_outcome(&[id], || {
+                        store.set_stream_state(id, from, failed, Some(&reason))
+                    })
+                    .await?;
                 }
             }
         }
         let unchanged = if self.settings.purge_completed_streams {
-            store.delete_streams(&done).await?
+            record_outcome(&done, || store.delete_streams(&done)).await?
         } else {
-            store
-                .set_streams_state(&done, from, StreamState::Completed, None)
-                .await?
+            record_outcome(&done, || {
+                store.set_streams_state(&done, from, StreamState::Completed, None)
+            })
+            .await?
         };
         for stream_id in unchanged {
             tracing::warn!(
@@ -429,4 +466,46 @@ enum Job {
     },
     /// Nothing: the outcome is known.
     Done(Outcome),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn recording_an_outcome_retries_transient_errors_only() {
+        let mut calls = 0;
+        let value = record_outcome(&[1], || {
+            calls += 1;
+            let result = if calls < 3 {
+                Err(tach_store::Error::ConcurrentInsert)
+            } else {
+                Ok(7)
+            };
+            async move { result }
+        })
+        .await
+        .unwrap();
+        assert_eq!((value, calls), (7, 3));
+
+        let mut calls = 0;
+        let err = record_outcome(&[1], || {
+            calls += 1;
+            async { Err::<(), _>(tach_store::Error::ConcurrentInsert) }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(calls, OUTCOME_ATTEMPTS);
+
+        let mut calls = 0;
+        let err = record_outcome(&[1], || {
+            calls += 1;
+            async { Err::<(), _>(tach_store::Error::StreamNotFound { id: 1 }) }
+        })
+        .await
+        .unwrap_err();
+        assert!(!err.is_transient());
+        assert_eq!(calls, 1);
+    }
 }

@@ -229,7 +229,7 @@ async fn put_resets_an_errored_stream_and_refuses_others() {
         assert_eq!(
             r.body,
             json!({"error": format!(
-                "stream {} is in state active; only error and expire_error streams can be reset",
+                "stream {} is in state active; only error, expire_error, firing and expiring streams can be reset",
                 fx.s1
             )})
         );

@@ -96,12 +96,12 @@ impl StreamState {
         matches!(self, Self::Active | Self::RetryExpire)
     }
 
-    /// The state an API reset moves a failed stream to (`error` → `retry_fire`,
-    /// `expire_error` → `retry_expire`); `None` for other states.
+    /// The state an API reset moves a failed or stuck stream to (`error` and `firing` →
+    /// `retry_fire`, `expire_error` and `expiring` → `retry_expire`); `None` for other states.
     pub fn reset(self) -> Option<Self> {
         match self {
-            Self::Error => Some(Self::RetryFire),
-            Self::ExpireError => Some(Self::RetryExpire),
+            Self::Error | Self::Firing => Some(Self::RetryFire),
+            Self::ExpireError | Self::Expiring => Some(Self::RetryExpire),
             _ => None,
         }
     }

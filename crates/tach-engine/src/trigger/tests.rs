@@ -892,7 +892,14 @@ fn stream_states_codes_and_transitions() {
         StreamState::ExpireError.reset(),
         Some(StreamState::RetryExpire)
     );
+    assert_eq!(StreamState::Firing.reset(), Some(StreamState::RetryFire));
+    assert_eq!(
+        StreamState::Expiring.reset(),
+        Some(StreamState::RetryExpire)
+    );
     assert_eq!(StreamState::Active.reset(), None);
+    assert_eq!(StreamState::Completed.reset(), None);
+    assert_eq!(StreamState::RetryFire.reset(), None);
     assert!(StreamState::RetryFire.can_fire() && !StreamState::RetryFire.can_expire());
     assert!(StreamState::RetryExpire.can_expire() && !StreamState::RetryExpire.can_fire());
     assert!(StreamState::Active.can_fire() && StreamState::Active.can_expire());

@@ -151,7 +151,7 @@ async fn state_cas_reset_and_delete() {
         assert_eq!(
             err.to_string(),
             format!(
-                "stream {id} is in state active; only error and expire_error streams can be reset"
+                "stream {id} is in state active; only error, expire_error, firing and expiring streams can be reset"
             )
         );
         assert!(err.is_conflict());
@@ -222,6 +222,47 @@ async fn state_cas_reset_and_delete() {
         assert_eq!(
             store.reset_stream(id2).await.unwrap().state,
             StreamState::RetryExpire
+        );
+
+        // A stream left in firing or expiring (its worker died) can be reset; a completed one
+        // cannot.
+        let id3 = create_stream(&store, new_stream("st", "k3", t(0)), &[]).await;
+        assert!(
+            store
+                .set_stream_state(id3, StreamState::Active, StreamState::Expiring, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.reset_stream(id3).await.unwrap().state,
+            StreamState::RetryExpire
+        );
+        assert!(
+            store
+                .set_stream_state(id3, StreamState::RetryExpire, StreamState::Firing, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.reset_stream(id3).await.unwrap().state,
+            StreamState::RetryFire
+        );
+        assert!(
+            store
+                .set_stream_state(id3, StreamState::RetryFire, StreamState::Completed, None)
+                .await
+                .unwrap()
+        );
+        let done = store.reset_stream(id3).await.unwrap_err();
+        assert!(
+            matches!(
+                done,
+                Error::Conflict {
+                    state: StreamState::Completed,
+                    ..
+                }
+            ),
+            "{done:?}"
         );
 
         // Delete removes the stream and its links but not the events.
