@@ -1,7 +1,7 @@
 //! [`StoreTx`]: the write transaction ingest uses to store events and assign them to streams in
 //! one commit, so a crash never leaves an event stored but in none of its streams.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::AnyConnection;
@@ -15,6 +15,11 @@ use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream};
 use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql};
 use crate::store::sql_owned;
 use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate};
+
+/// On MySQL, prefixed (inside one call of [`StoreTx::insert_streams_deferred`] only) to the active
+/// key of a stream another transaction opened first; a real active key (hex digits) never starts
+/// with it.
+const LOST_KEY_TAG: &str = "~";
 
 /// An open write transaction. Dropping it without [`StoreTx::commit`] rolls it back.
 #[derive(Debug)]
@@ -386,9 +391,9 @@ impl StoreTx {
     }
 
     /// [`StoreTx::insert_stream_deferred`] for many streams (whose active keys must differ): one
-    /// multi-row statement per chunk on SQLite and PostgreSQL, one statement per stream on
-    /// MySQL. Returns, in the order of `news`, each created stream, or `None` where another
-    /// transaction holds that key.
+    /// multi-row statement per chunk (on MySQL, plus one SELECT of the new ids per chunk). Returns,
+    /// in the order of `news`, each created stream, or `None` where another transaction holds
+    /// that key.
     ///
     /// # Errors
     /// As [`StoreTx::insert_stream`].
@@ -398,19 +403,11 @@ impl StoreTx {
     ) -> Result<Vec<Option<StreamRow>>> {
         const ACTION: &str = "creating streams";
         const PER_ROW: usize = 10;
-        if !self.dialect.has_returning() {
-            let mut out = Vec::with_capacity(news.len());
-            for new in news {
-                out.push(self.insert_stream_deferred(new).await?);
-            }
-            return Ok(out);
-        }
         let keys: Vec<String> = news
             .iter()
             .map(|n| active_key(&n.trigger_name, &n.distinguishing_key))
             .collect();
-        let mut ids: std::collections::HashMap<String, i64> =
-            std::collections::HashMap::with_capacity(news.len());
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(news.len());
         for (chunk, chunk_keys) in news.chunks(IN_CHUNK).zip(keys.chunks(IN_CHUNK)) {
             let mut b = SqlBuf::new(self.dialect);
             b.push(
@@ -423,15 +420,28 @@ impl StoreTx {
                     .params(PER_ROW)
                     .push(")");
             }
-            b.push(" ON CONFLICT (active_key) DO NOTHING RETURNING id, active_key");
+            if self.dialect.has_returning() {
+                b.push(" ON CONFLICT (active_key) DO NOTHING RETURNING id, active_key");
+            } else {
+                // See `mysql_created_stream_ids`: the row of a key another transaction holds is
+                // tagged (and untagged there), not left as is.
+                b.push(" ON DUPLICATE KEY UPDATE active_key = CONCAT('");
+                b.push(LOST_KEY_TAG);
+                b.push("', active_key)");
+            }
             let mut q = query(b.finish());
             for (new, key) in chunk.iter().zip(chunk_keys) {
                 q = bind_new_stream(q, new, key.clone());
             }
-            for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
-                let id: i64 = row.try_get(0).ctx(ACTION)?;
-                let key: String = row.try_get(1).ctx(ACTION)?;
-                ids.insert(key, id);
+            if self.dialect.has_returning() {
+                for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
+                    let id: i64 = row.try_get(0).ctx(ACTION)?;
+                    let key: String = row.try_get(1).ctx(ACTION)?;
+                    ids.insert(key, id);
+                }
+            } else {
+                q.execute(&mut *self.tx).await.ctx(ACTION)?;
+                self.mysql_created_stream_ids(chunk_keys, &mut ids).await?;
             }
         }
         let mut out = Vec::with_capacity(news.len());
@@ -447,6 +457,76 @@ impl StoreTx {
             out.push(Some(opened(id, new)));
         }
         Ok(out)
+    }
+
+    /// MySQL, after the multi-row `INSERT ... ON DUPLICATE KEY UPDATE` of the streams with
+    /// active keys `keys` in [`StoreTx::insert_streams_deferred`]: adds to `ids` the id of each
+    /// stream that statement created; a key left out lost the race to another transaction.
+    ///
+    /// Without RETURNING, nothing the INSERT reports tells which rows it created:
+    /// - the affected-row count cannot: sqlx sets `CLIENT_FOUND_ROWS`, under which a duplicate
+    ///   whose update changes nothing counts 1, like an inserted row;
+    /// - `LAST_INSERT_ID()` is only the id of the first inserted row, and ids cannot tell this
+    ///   statement's rows from another's: a duplicate may use up an id (so ours are not
+    ///   `first..first + inserted`), and a transaction that reserved its ids during this
+    ///   statement (while it waited for a lock) may own a row with a higher id than ours.
+    ///
+    /// So the duplicate clause, instead of a no-op, tags the row it hits: it prefixes
+    /// [`LOST_KEY_TAG`] to that row's active key. It still takes the row's exclusive lock at once
+    /// (why it is not INSERT IGNORE: see [`StoreTx::insert_stream`]), and an active key is 32 hex
+    /// digits, so a tagged key fits the column and never equals a real one. The SELECT of the
+    /// chunk's keys (which sees this transaction's own uncommitted rows) then finds exactly the
+    /// rows this statement inserted: the other transaction's row no longer carries the key, and
+    /// no third transaction can take the key meanwhile (the old index entry stays locked by this
+    /// transaction). Only when a key is missing (a lost race: the caller found it absent, then
+    /// another transaction created it first) does one more UPDATE untag those rows, so that on
+    /// return they are exactly as their owner committed them, locked by this transaction as
+    /// after `insert_stream`'s no-op update. A key is never reported lost for a row this
+    /// transaction created, so a caller that redoes its work on a lost race does not loop.
+    async fn mysql_created_stream_ids(
+        &mut self,
+        keys: &[String],
+        ids: &mut HashMap<String, i64>,
+    ) -> Result<()> {
+        const ACTION: &str = "reading new stream ids";
+        let mut b = SqlBuf::new(self.dialect);
+        b.push("SELECT id, active_key FROM streams WHERE active_key IN (")
+            .params(keys.len())
+            .push(")");
+        let mut q = query(b.finish());
+        for key in keys {
+            q = q.bind(key.as_str());
+        }
+        let mut found = 0;
+        for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
+            let id: i64 = row.try_get(0).ctx(ACTION)?;
+            let key: String = row.try_get(1).ctx(ACTION)?;
+            ids.insert(key, id);
+            found += 1;
+        }
+        if found == keys.len() {
+            return Ok(());
+        }
+        let lost: Vec<String> = keys
+            .iter()
+            .filter(|key| !ids.contains_key(key.as_str()))
+            .map(|key| format!("{LOST_KEY_TAG}{key}"))
+            .collect();
+        let mut b = SqlBuf::new(self.dialect);
+        b.push(&format!(
+            "UPDATE streams SET active_key = SUBSTRING(active_key, {}) WHERE active_key IN (",
+            LOST_KEY_TAG.len() + 1
+        ))
+        .params(lost.len())
+        .push(")");
+        let mut q = query(b.finish());
+        for key in &lost {
+            q = q.bind(key.as_str());
+        }
+        q.execute(&mut *self.tx)
+            .await
+            .ctx("restoring the active keys of streams opened elsewhere")?;
+        Ok(())
     }
 
     /// Creates the open stream described by `new`, holding its active key. Returns `None` when

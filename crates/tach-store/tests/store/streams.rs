@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tach_store::{Backend, DistValue, Error, Store, StreamState, StreamUpdate};
 
-use crate::common::{event, new_stream, on_all_backends, store_events, t};
+use crate::common::{create_stream, event, new_stream, on_all_backends, store_events, t};
 
 #[tokio::test]
 async fn create_lock_update_detach() {
@@ -207,6 +207,140 @@ async fn racing_creators_make_exactly_one_stream() {
             ..Default::default()
         };
         assert_eq!(store.count_streams(&all).await.unwrap(), 1);
+    })
+    .await;
+}
+
+/// The active key `key` of trigger `trigger` is held by stream `id`, unchanged.
+async fn assert_holds(store: &Store, trigger: &str, key: &str, id: i64) {
+    let mut tx = store.begin().await.unwrap();
+    let locked = tx.lock_active_stream(trigger, key).await.unwrap();
+    assert_eq!(locked.map(|s| s.id), Some(id), "{trigger} {key}");
+    tx.rollback().await.unwrap();
+    let stream = store.get_stream(id, false).await.unwrap().unwrap();
+    assert!(stream.attached);
+    assert_eq!(stream.distinguishing_key, key);
+}
+
+#[tokio::test]
+async fn insert_streams_reports_exactly_the_keys_held_elsewhere() {
+    on_all_backends(async |store: Store| {
+        // Keys already held (committed) by another transaction: the first, a middle and the
+        // last row of the multi-row insert.
+        let held = ["k=0", "k=2", "k=4"];
+        let mut held_ids = Vec::new();
+        for key in held {
+            held_ids.push(create_stream(&store, new_stream("multi", key, t(0)), &[]).await);
+        }
+        let keys = ["k=0", "k=1", "k=2", "k=3", "k=4"];
+        let mut tx = store.begin().await.unwrap();
+        let got = tx
+            .insert_streams_deferred(keys.iter().map(|k| new_stream("multi", k, t(1))).collect())
+            .await
+            .unwrap();
+        assert_eq!(got.len(), keys.len());
+        for (key, row) in keys.iter().zip(&got) {
+            assert_eq!(row.is_some(), !held.contains(key), "{key}: {row:?}");
+            if let Some(row) = row {
+                assert_eq!(row.distinguishing_key, *key);
+                assert_eq!(row.first_event, t(1));
+                assert!(!held_ids.contains(&row.id));
+            }
+        }
+        // Within the transaction, every held key still names its owner's stream.
+        for (key, id) in held.iter().zip(&held_ids) {
+            let locked = tx.lock_active_stream("multi", key).await.unwrap().unwrap();
+            assert_eq!(locked.id, *id);
+            assert_eq!(locked.first_event, t(0));
+        }
+        tx.commit().await.unwrap();
+        for (key, id) in held.iter().zip(&held_ids) {
+            assert_holds(&store, "multi", key, *id).await;
+        }
+        for (key, row) in keys.iter().zip(&got) {
+            if let Some(row) = row {
+                assert_holds(&store, "multi", key, row.id).await;
+                // The deferred distinguishing traits were written at the commit.
+                let stored = store.get_stream(row.id, false).await.unwrap().unwrap();
+                assert_eq!(
+                    stored.distinguishing_traits,
+                    vec![("instance_id".to_owned(), DistValue::Text((*key).to_owned()))]
+                );
+            }
+        }
+
+        // Every key held: all None, nothing changes.
+        let mut tx = store.begin().await.unwrap();
+        let got = tx
+            .insert_streams_deferred(held.iter().map(|k| new_stream("multi", k, t(2))).collect())
+            .await
+            .unwrap();
+        assert!(got.iter().all(Option::is_none), "{got:?}");
+        tx.commit().await.unwrap();
+        for (key, id) in held.iter().zip(&held_ids) {
+            assert_holds(&store, "multi", key, *id).await;
+        }
+        let all = tach_store::StreamFilter {
+            trigger_name: Some("multi".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.count_streams(&all).await.unwrap(), 5);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn insert_streams_loses_races_to_transactions_that_commit_during_it() {
+    on_all_backends(async |store: Store| {
+        // SQLite write transactions are serial (BEGIN IMMEDIATE): only the servers race.
+        if store.backend() == Backend::Sqlite {
+            return;
+        }
+        // `blocker` holds "k=1" uncommitted, so the multi-row insert of k=0..=3 waits on its
+        // second row (after reserving its ids on MySQL); meanwhile `winner` creates "k=2" (with an
+        // id reserved after the insert's ids) and commits; then `blocker` rolls back.
+        let mut blocker = store.begin().await.unwrap();
+        blocker
+            .insert_stream(new_stream("race", "k=1", t(0)))
+            .await
+            .unwrap()
+            .expect("created");
+        let inserting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                let news = (0..4)
+                    .map(|i| new_stream("race", &format!("k={i}"), t(1)))
+                    .collect();
+                let got = tx.insert_streams_deferred(news).await.unwrap();
+                tx.commit().await.unwrap();
+                got
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut winner = store.begin().await.unwrap();
+        let won = winner
+            .insert_stream(new_stream("race", "k=2", t(0)))
+            .await
+            .unwrap()
+            .expect("created");
+        winner.commit().await.unwrap();
+        blocker.rollback().await.unwrap();
+        let got = inserting.await.unwrap();
+        let created: Vec<bool> = got.iter().map(Option::is_some).collect();
+        assert_eq!(created, [true, true, false, true], "{got:?}");
+        assert_holds(&store, "race", "k=2", won.id).await;
+        for (i, row) in got.iter().enumerate() {
+            if let Some(row) = row {
+                assert_ne!(row.id, won.id);
+                assert_holds(&store, "race", &format!("k={i}"), row.id).await;
+            }
+        }
+        let all = tach_store::StreamFilter {
+            trigger_name: Some("race".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.count_streams(&all).await.unwrap(), 4);
     })
     .await;
 }
