@@ -1,13 +1,15 @@
 //! Dead letters: poison messages kept with the reason they were rejected, in the
-//! `dead_letters` table (created by migration 1, so no migration of its own). Recording and
+//! `dead_letters` table (created by migration 1; migration 5 added the digest that makes a
+//! redelivered message one row with a count of `occurrences`). Recording and
 //! listing the newest are [`Store::insert_dead_letter`] and [`Store::list_dead_letters`]; this
 //! module adds counting and reading them oldest first, page by page.
 
 use sqlx::Row;
 
 use crate::error::{Context, Result};
-use crate::sql::{from_micros, query, sql};
-use crate::store::{DeadLetter, Store};
+use crate::rows::{DEAD_LETTER_COLS, decode_dead_letter};
+use crate::sql::{query, sql};
+use crate::store::{DeadLetter, Store, sql_owned};
 
 impl Store {
     /// How many dead letters are stored.
@@ -29,27 +31,14 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`].
     pub async fn dead_letters_after(&self, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
-        const WHAT: &str = "reading dead letters";
-        let rows = query(sql(
-            self.dialect(),
-            "SELECT id, received_at, source, reason, raw FROM dead_letters \
-             WHERE id > ? ORDER BY id LIMIT ?",
-        ))
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool_ref())
-        .await
-        .ctx(WHAT)?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeadLetter {
-                    id: row.try_get(0).ctx(WHAT)?,
-                    received_at: from_micros(row.try_get(1).ctx(WHAT)?)?,
-                    source: row.try_get(2).ctx(WHAT)?,
-                    reason: row.try_get(3).ctx(WHAT)?,
-                    raw: row.try_get(4).ctx(WHAT)?,
-                })
-            })
-            .collect()
+        let select =
+            format!("SELECT {DEAD_LETTER_COLS} FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?");
+        let rows = query(sql_owned(self.dialect(), &select))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool_ref())
+            .await
+            .ctx("reading dead letters")?;
+        rows.iter().map(decode_dead_letter).collect()
     }
 }

@@ -346,6 +346,14 @@ pub fn index_key(name: &str, value: &TraitValue) -> i64 {
     h as i64
 }
 
+/// The `dead_letters.digest` of a poison message: FNV-1a 64 (as [`index_key`]) of its source's
+/// length, source and raw bytes, as a signed BIGINT.
+pub fn dead_letter_digest(source: &str, raw: &[u8]) -> i64 {
+    let mut h = fnv1a_64(FNV64_OFFSET_BASIS, &(source.len() as u64).to_le_bytes());
+    h = fnv1a_64(h, source.as_bytes());
+    fnv1a_64(h, raw) as i64
+}
+
 /// The `trait_index` rows `(k, event_id)` of the traits among `traits` that `set` indexes.
 pub(crate) fn index_rows<'a>(
     event_id: i64,
@@ -501,6 +509,20 @@ mod tests {
             -6_254_734_928_100_530_241
         );
         assert_eq!(fnv1a_64(FNV64_OFFSET_BASIS, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn dead_letter_digests_separate_sources_and_bytes() {
+        let d = dead_letter_digest("amqp:q", b"not json");
+        assert_eq!(d, dead_letter_digest("amqp:q", b"not json"));
+        assert_ne!(d, dead_letter_digest("amqp:q", b"not jsoN"));
+        assert_ne!(d, dead_letter_digest("amqp:r", b"not json"));
+        // The source's length is hashed first: moving bytes between source and raw changes it.
+        assert_ne!(d, dead_letter_digest("amqp:qn", b"ot json"));
+        // Pinned (computed independently from the FNV-1a 64 definition): digests are stored
+        // under a unique index, so they must never change.
+        assert_eq!(d, 3_319_587_691_341_663_120);
+        assert_eq!(dead_letter_digest("", b""), -6_284_781_860_667_377_211);
     }
 
     #[test]

@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "trait_documents",
         sql: include_str!("../migrations/sqlite/0004_trait_documents.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dead_letter_digest",
+        sql: include_str!("../migrations/sqlite/0005_dead_letter_digest.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "trait_documents",
         sql: include_str!("../migrations/postgres/0004_trait_documents.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "dead_letter_digest",
+        sql: include_str!("../migrations/postgres/0005_dead_letter_digest.sql"),
     },
 ];
 
@@ -86,10 +96,15 @@ const MYSQL: &[Migration] = &[
         name: "trait_documents",
         sql: include_str!("../migrations/mysql/0004_trait_documents.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dead_letter_digest",
+        sql: include_str!("../migrations/mysql/0005_dead_letter_digest.sql"),
+    },
 ];
 
 /// The schema version this build of tach needs.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 /// What [`crate::Store::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +169,8 @@ mod tests {
                     (1, "events"),
                     (2, "streams"),
                     (3, "partial_trait_indexes"),
-                    (4, "trait_documents")
+                    (4, "trait_documents"),
+                    (5, "dead_letter_digest")
                 ],
                 "{backend}"
             );
@@ -169,5 +185,9 @@ mod tests {
         assert_eq!(statements(MYSQL[1].sql).len(), 3);
         // streams + 5 indexes, stream_events + 1 index, dist_traits + 3 indexes.
         assert_eq!(statements(SQLITE[1].sql).len(), 1 + 5 + 1 + 1 + 1 + 3);
+        // Three columns, their values, the unique index.
+        for list in [SQLITE, POSTGRES, MYSQL] {
+            assert_eq!(statements(list[4].sql).len(), 3 + 1 + 1);
+        }
     }
 }

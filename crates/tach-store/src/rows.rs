@@ -1,4 +1,5 @@
-//! Binding typed values and decoding rows: traits, distinguishing traits, events and streams.
+//! Binding typed values and decoding rows: traits, distinguishing traits, events, streams and
+//! dead letters.
 
 use std::collections::HashMap;
 
@@ -9,12 +10,32 @@ use sqlx::any::AnyRow;
 use crate::dialect::Dialect;
 use crate::error::{Context, Error, Result};
 use crate::sql::{AnyQuery, SqlBuf, from_micros, micros, query};
+use crate::store::DeadLetter;
 use crate::types::{DistValue, Event, StreamRow, StreamState, Trait, TraitValue, type_code};
 
 /// Columns of `streams` read by [`decode_stream`], in order.
 pub(crate) const STREAM_COLS: &str = "id, trigger_name, state, first_event, last_event, \
      expire_timestamp, fire_timestamp, distinguishing_key, active_key, fire_state, error, \
      event_count";
+
+/// Columns of `dead_letters` read by [`decode_dead_letter`], in order.
+pub(crate) const DEAD_LETTER_COLS: &str =
+    "id, received_at, source, reason, raw, occurrences, last_received_at";
+
+/// Decodes a dead letter read as [`DEAD_LETTER_COLS`].
+pub(crate) fn decode_dead_letter(row: &AnyRow) -> Result<DeadLetter> {
+    const WHAT: &str = "reading dead letters";
+    let occurrences: i64 = get(row, 5, WHAT)?;
+    Ok(DeadLetter {
+        id: get(row, 0, WHAT)?,
+        received_at: from_micros(get(row, 1, WHAT)?)?,
+        source: get(row, 2, WHAT)?,
+        reason: get(row, 3, WHAT)?,
+        raw: get(row, 4, WHAT)?,
+        occurrences: u64::try_from(occurrences).unwrap_or(0),
+        last_received_at: from_micros(get(row, 6, WHAT)?)?,
+    })
+}
 
 /// Rows per `IN (...)` list when loading children of many parents.
 pub(crate) const IN_CHUNK: usize = 500;

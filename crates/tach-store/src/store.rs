@@ -1,6 +1,7 @@
 //! [`Store`]: connecting, migrating, checking the schema, and the pipeline worker's operations
 //! on streams (claim, read events, change state, reset, delete) plus trimming and dead letters.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +18,10 @@ use crate::migrate::{
     CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
 };
 use crate::rows::{
-    IN_CHUNK, STREAM_COLS, decode_stream, load_dist_traits, load_legacy_traits, load_stream_events,
-    load_streams_events,
+    DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, load_dist_traits,
+    load_legacy_traits, load_stream_events, load_streams_events,
 };
-use crate::sql::{AnyQuery, BatchSql, SqlBuf, from_micros, micros, query, sql};
+use crate::sql::{AnyQuery, BatchSql, SqlBuf, micros, query, sql};
 use crate::tx::{StoreTx, insert_index_rows};
 use crate::types::{Event, StreamRow, StreamState, Trait};
 
@@ -38,19 +39,24 @@ pub enum ClaimKind {
     Expire,
 }
 
-/// A poison message kept with the reason it was rejected.
+/// A poison message kept with the reason it was rejected: one row per distinct message
+/// (source and raw bytes), however often it was received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Row id.
     pub id: i64,
-    /// When it was recorded.
+    /// When it was first recorded.
     pub received_at: DateTime<Utc>,
     /// Where it came from, e.g. `amqp:notifications.info`.
     pub source: String,
-    /// Why it was rejected.
+    /// Why it was rejected (the first time it was received).
     pub reason: String,
     /// The message bytes as received.
     pub raw: Vec<u8>,
+    /// How many times it was received (at least 1): a redelivery counts here, not as a new row.
+    pub occurrences: u64,
+    /// When it was last received (`received_at` when it was received once).
+    pub last_received_at: DateTime<Utc>,
 }
 
 /// How [`Store::connect_opts`] connects.
@@ -78,6 +84,11 @@ pub struct Store {
 
 /// Events per statement when documents and the trait index are rebuilt.
 const REINDEX_BATCH: i64 = 1000;
+/// Dead letters read at a time when their digests are computed (a raw message may be large).
+const DIGEST_BATCH: i64 = 64;
+/// `last_received_at` becomes the bound time when that is later (binds it twice).
+const LATER_RECEIVED: &str =
+    "last_received_at = CASE WHEN last_received_at < ? THEN ? ELSE last_received_at END";
 
 impl Store {
     /// Connects to `url`: `sqlite://path` (created when missing; WAL, synchronous=NORMAL,
@@ -311,6 +322,85 @@ impl Store {
         Ok(())
     }
 
+    /// Schema version 5: computes every dead letter's digest, merging the rows that hold the
+    /// same message (source and raw bytes: redeliveries recorded before the digest existed)
+    /// into the oldest one, whose `occurrences` counts them. A row whose digest collides with a
+    /// different message's keeps no digest.
+    async fn digest_dead_letters(&self, conn: &mut AnyConnection) -> Result<()> {
+        const WHAT: &str = "computing the digests of dead letters";
+        // digest -> id of the row that has it.
+        let mut kept: HashMap<i64, i64> = HashMap::new();
+        let mut after = 0i64;
+        let mut merged = 0u64;
+        loop {
+            let rows = query(sql(
+                self.dialect,
+                "SELECT id, received_at, source, raw FROM dead_letters \
+                 WHERE id > ? ORDER BY id LIMIT ?",
+            ))
+            .bind(after)
+            .bind(DIGEST_BATCH)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(WHAT)?;
+            for row in &rows {
+                let id: i64 = row.try_get(0).ctx(WHAT)?;
+                let received_at: i64 = row.try_get(1).ctx(WHAT)?;
+                let source: String = row.try_get(2).ctx(WHAT)?;
+                let raw: Vec<u8> = row.try_get(3).ctx(WHAT)?;
+                after = id;
+                let digest = doc::dead_letter_digest(&source, &raw);
+                match kept.get(&digest) {
+                    None => {
+                        query(sql(
+                            self.dialect,
+                            "UPDATE dead_letters SET digest = ? WHERE id = ?",
+                        ))
+                        .bind(digest)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await
+                        .ctx(WHAT)?;
+                        kept.insert(digest, id);
+                    }
+                    Some(&first) => {
+                        if !holds_message(&mut *conn, self.dialect, first, &source, &raw).await? {
+                            // A collision: this row stays apart, with no digest.
+                            continue;
+                        }
+                        let merge = format!(
+                            "UPDATE dead_letters SET occurrences = occurrences + 1, \
+                             {LATER_RECEIVED} WHERE id = ?"
+                        );
+                        query(sql_owned(self.dialect, &merge))
+                            .bind(received_at)
+                            .bind(received_at)
+                            .bind(first)
+                            .execute(&mut *conn)
+                            .await
+                            .ctx(WHAT)?;
+                        query(sql(self.dialect, "DELETE FROM dead_letters WHERE id = ?"))
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await
+                            .ctx(WHAT)?;
+                        merged += 1;
+                    }
+                }
+            }
+            if (rows.len() as i64) < DIGEST_BATCH {
+                break;
+            }
+        }
+        if merged > 0 {
+            tracing::info!(
+                merged,
+                "Dead letters holding the same message merged into one row each."
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn pool_ref(&self) -> &AnyPool {
         &self.pool
     }
@@ -414,6 +504,9 @@ impl Store {
             }
             if m.name == "trait_documents" {
                 self.convert_trait_rows(conn).await?;
+            }
+            if m.name == "dead_letter_digest" {
+                self.digest_dead_letters(conn).await?;
             }
             query(sql(
                 self.dialect,
@@ -927,19 +1020,147 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Records a poison message; returns its row id.
+    /// Records a poison message; returns its row id. A message already recorded (the same
+    /// source and raw bytes, e.g. redelivered because the worker died before acking it) is not
+    /// recorded again: its row's `occurrences` goes up by one and `last_received_at` moves to
+    /// now, and that row's id is returned.
+    ///
+    /// Messages are found by their 64-bit digest ([`doc::dead_letter_digest`]) under a unique
+    /// index; the bytes are compared too, and a message whose digest collides with a different
+    /// message's is recorded with no digest (and found by its bytes among those rows).
     ///
     /// # Errors
     /// [`Error::Database`].
     pub async fn insert_dead_letter(&self, source: &str, reason: &str, raw: &[u8]) -> Result<i64> {
+        let now = micros(Utc::now());
+        let digest = doc::dead_letter_digest(source, raw);
+        if let Some(id) = self
+            .upsert_dead_letter(digest, now, source, reason, raw)
+            .await?
+        {
+            return Ok(id);
+        }
+        self.insert_undigested_dead_letter(now, source, reason, raw)
+            .await
+    }
+
+    /// Inserts a dead letter with `digest`, or counts a receipt of the same message on the row
+    /// that has it. `None` when that row holds a different message (a digest collision).
+    async fn upsert_dead_letter(
+        &self,
+        digest: i64,
+        now: i64,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+    ) -> Result<Option<i64>> {
+        const WHAT: &str = "recording a dead letter";
+        const INSERT: &str = "INSERT INTO dead_letters \
+             (received_at, last_received_at, source, reason, raw, digest) VALUES (?, ?, ?, ?, ?, ?)";
+        if self.dialect.has_returning() {
+            // The WHERE leaves a colliding row alone, and then no row is returned.
+            let template = format!(
+                "{INSERT} ON CONFLICT (digest) DO UPDATE SET \
+                 occurrences = dead_letters.occurrences + 1, \
+                 last_received_at = CASE WHEN dead_letters.last_received_at \
+                 < excluded.last_received_at THEN excluded.last_received_at \
+                 ELSE dead_letters.last_received_at END \
+                 WHERE dead_letters.source = excluded.source AND dead_letters.raw = excluded.raw \
+                 RETURNING id"
+            );
+            let row = query(sql_owned(self.dialect, &template))
+                .bind(now)
+                .bind(now)
+                .bind(source)
+                .bind(reason)
+                .bind(raw.to_vec())
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await
+                .ctx(WHAT)?;
+            return row.map(|r| r.try_get(0)).transpose().ctx(WHAT);
+        }
+        // MySQL: LAST_INSERT_ID(id) reports the existing row's id; a colliding row is left
+        // as it is. Assignments run left to right, before `occurrences` changes.
+        let template = format!(
+            "{INSERT} ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), \
+             last_received_at = IF(source = VALUES(source) AND raw = VALUES(raw) \
+             AND last_received_at < VALUES(last_received_at), VALUES(last_received_at), \
+             last_received_at), \
+             occurrences = IF(source = VALUES(source) AND raw = VALUES(raw), \
+             occurrences + 1, occurrences)"
+        );
+        let done = query(sql_owned(self.dialect, &template))
+            .bind(now)
+            .bind(now)
+            .bind(source)
+            .bind(reason)
+            .bind(raw.to_vec())
+            .bind(digest)
+            .execute(&self.pool)
+            .await
+            .ctx(WHAT)?;
+        let id = last_insert_id(done.last_insert_id(), WHAT)?;
+        // 2 rows affected: an existing row was counted. Otherwise a row was inserted or a
+        // colliding row left alone (both report 1 with CLIENT_FOUND_ROWS): the bytes tell.
+        if done.rows_affected() == 2 {
+            return Ok(Some(id));
+        }
+        let mut conn = self.conn().await?;
+        Ok(holds_message(&mut conn, self.dialect, id, source, raw)
+            .await?
+            .then_some(id))
+    }
+
+    /// Records a dead letter whose digest belongs to a different message: with no digest, or
+    /// counted on the row without a digest that holds the same message.
+    async fn insert_undigested_dead_letter(
+        &self,
+        now: i64,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+    ) -> Result<i64> {
+        const WHAT: &str = "recording a dead letter";
+        tracing::warn!(
+            source,
+            "A dead letter's digest is another message's; recording it without one."
+        );
+        let found = query(sql(
+            self.dialect,
+            "SELECT id FROM dead_letters WHERE digest IS NULL AND source = ? AND raw = ? \
+             ORDER BY id LIMIT 1",
+        ))
+        .bind(source)
+        .bind(raw.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(WHAT)?;
+        if let Some(row) = found {
+            let id: i64 = row.try_get(0).ctx(WHAT)?;
+            let count = format!(
+                "UPDATE dead_letters SET occurrences = occurrences + 1, {LATER_RECEIVED} \
+                 WHERE id = ?"
+            );
+            query(sql_owned(self.dialect, &count))
+                .bind(now)
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .ctx(WHAT)?;
+            return Ok(id);
+        }
         let mut template = String::from(
-            "INSERT INTO dead_letters (received_at, source, reason, raw) VALUES (?, ?, ?, ?)",
+            "INSERT INTO dead_letters (received_at, last_received_at, source, reason, raw) \
+             VALUES (?, ?, ?, ?, ?)",
         );
         if self.dialect.has_returning() {
             template.push_str(" RETURNING id");
         }
         let q = query(sql_owned(self.dialect, &template))
-            .bind(micros(Utc::now()))
+            .bind(now)
+            .bind(now)
             .bind(source)
             .bind(reason)
             .bind(raw.to_vec());
@@ -947,39 +1168,26 @@ impl Store {
             q.fetch_one(&self.pool)
                 .await
                 .and_then(|row| row.try_get(0))
-                .ctx("recording a dead letter")
+                .ctx(WHAT)
         } else {
-            let done = q.execute(&self.pool).await.ctx("recording a dead letter")?;
-            last_insert_id(done.last_insert_id(), "recording a dead letter")
+            let done = q.execute(&self.pool).await.ctx(WHAT)?;
+            last_insert_id(done.last_insert_id(), WHAT)
         }
     }
 
-    /// The newest `limit` dead letters, newest first.
+    /// The newest `limit` dead letters (by first receipt), newest first.
     ///
     /// # Errors
     /// [`Error::Database`].
     pub async fn list_dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
-        const WHAT: &str = "reading dead letters";
-        let rows = query(sql(
-            self.dialect,
-            "SELECT id, received_at, source, reason, raw FROM dead_letters \
-             ORDER BY id DESC LIMIT ?",
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .ctx(WHAT)?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeadLetter {
-                    id: row.try_get(0).ctx(WHAT)?,
-                    received_at: from_micros(row.try_get(1).ctx(WHAT)?)?,
-                    source: row.try_get(2).ctx(WHAT)?,
-                    reason: row.try_get(3).ctx(WHAT)?,
-                    raw: row.try_get(4).ctx(WHAT)?,
-                })
-            })
-            .collect()
+        let select =
+            format!("SELECT {DEAD_LETTER_COLS} FROM dead_letters ORDER BY id DESC LIMIT ?");
+        let rows = query(sql_owned(self.dialect, &select))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading dead letters")?;
+        rows.iter().map(decode_dead_letter).collect()
     }
 
     /// Stream `id` (with its distinguishing traits, and its events when `details`), if any.
@@ -1024,6 +1232,28 @@ pub(crate) fn last_insert_id(id: Option<i64>, action: &'static str) -> Result<i6
         action,
         source: sqlx::Error::Protocol("the database reported no last insert id".into()),
     })
+}
+
+/// Whether dead letter `id` holds the message `source`, `raw`.
+async fn holds_message(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    id: i64,
+    source: &str,
+    raw: &[u8],
+) -> Result<bool> {
+    let n: i64 = query(sql(
+        dialect,
+        "SELECT COUNT(*) FROM dead_letters WHERE id = ? AND source = ? AND raw = ?",
+    ))
+    .bind(id)
+    .bind(source)
+    .bind(raw.to_vec())
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| row.try_get(0))
+    .ctx("comparing dead letters")?;
+    Ok(n > 0)
 }
 
 async fn schema_version(conn: &mut AnyConnection) -> Result<i64> {

@@ -5,6 +5,7 @@
 //! so tests run in parallel. A server that is down fails the test.
 
 mod common;
+mod dead_letters;
 mod documents;
 mod events;
 mod query;
