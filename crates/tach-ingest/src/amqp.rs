@@ -29,6 +29,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::config::{BackoffConfig, DeadLetterConfig, QueueConfig, RabbitConfig};
+use crate::distil::Distil;
 use crate::message::{Message, Origin};
 
 /// Serial numbers of consumer channels, so that acknowledgements are grouped per channel even
@@ -84,10 +85,12 @@ impl AmqpSource {
         }
     }
 
-    /// Consumes until `stop` turns true, reconnecting after losses.
+    /// Consumes until `stop` turns true, reconnecting after losses; each delivery is distilled
+    /// with `distil` before it is sent to the pipeline.
     pub async fn run(
         self: Arc<Self>,
         tx: mpsc::Sender<Message>,
+        distil: Arc<Distil>,
         mut stop: watch::Receiver<bool>,
         backoff: BackoffConfig,
     ) {
@@ -96,7 +99,10 @@ impl AmqpSource {
             if *stop.borrow() {
                 return;
             }
-            match self.connect_and_consume(&tx, &mut stop, &mut attempt).await {
+            match self
+                .connect_and_consume(&tx, &distil, &mut stop, &mut attempt)
+                .await
+            {
                 Ended::Stopped => return,
                 Ended::Lost(reason) => {
                     *self.publish.lock().await = None;
@@ -125,6 +131,7 @@ impl AmqpSource {
     async fn connect_and_consume(
         &self,
         tx: &mpsc::Sender<Message>,
+        distil: &Distil,
         stop: &mut watch::Receiver<bool>,
         attempt: &mut u32,
     ) -> Ended {
@@ -191,6 +198,7 @@ impl AmqpSource {
             };
             *attempt = 0;
             let message = Message {
+                distilled: distil.distil(&delivery.data),
                 payload: delivery.data,
                 source,
                 origin: Origin::Amqp {

@@ -1,14 +1,17 @@
-//! The files and stdin sources: JSON lines, read once to the end (tests and backfills).
+//! The files and stdin sources: JSON lines, read once to the end (tests and backfills), each
+//! distilled before it is sent to the pipeline.
 
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, watch};
 
+use crate::distil::Distil;
 use crate::error::{Error, Result};
 use crate::message::{Message, Origin};
 
-/// Reads the files in order, one message per non-blank line, until the end or `stop`.
+/// Reads the files in order, one message per non-blank line, distilled with `distil`, until
+/// the end or `stop`.
 ///
 /// # Errors
 /// [`Error::Read`] when a file cannot be opened or read.
@@ -16,6 +19,7 @@ pub(crate) async fn run_files(
     index: usize,
     paths: Vec<std::path::PathBuf>,
     tx: mpsc::Sender<Message>,
+    distil: Arc<Distil>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     for path in paths {
@@ -26,32 +30,34 @@ pub(crate) async fn run_files(
                 path: name.clone(),
                 source,
             })?;
-        if !read_lines(index, file, &name, &tx, &mut stop).await? {
+        if !read_lines(index, file, &name, &tx, &distil, &mut stop).await? {
             break;
         }
     }
     Ok(())
 }
 
-/// Reads standard input to the end or `stop`.
+/// Reads standard input to the end or `stop`, distilling each line with `distil`.
 ///
 /// # Errors
 /// [`Error::Read`] when stdin cannot be read.
 pub(crate) async fn run_stdin(
     index: usize,
     tx: mpsc::Sender<Message>,
+    distil: Arc<Distil>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    read_lines(index, tokio::io::stdin(), "-", &tx, &mut stop).await?;
+    read_lines(index, tokio::io::stdin(), "-", &tx, &distil, &mut stop).await?;
     Ok(())
 }
 
-/// Sends every non-blank line; false when stopped before the end.
+/// Distils and sends every non-blank line; false when stopped before the end.
 async fn read_lines(
     index: usize,
     input: impl AsyncRead + Unpin,
     name: &str,
     tx: &mpsc::Sender<Message>,
+    distil: &Distil,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<bool> {
     let source: Arc<str> = Arc::from(format!("file:{name}"));
@@ -78,6 +84,7 @@ async fn read_lines(
             line.pop();
         }
         let message = Message {
+            distilled: distil.distil(&line),
             payload: line,
             source: Arc::clone(&source),
             origin: Origin::Line,

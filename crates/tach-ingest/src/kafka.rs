@@ -22,6 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{BackoffConfig, KafkaConfig};
+use crate::distil::Distil;
 use crate::error::Result;
 use crate::message::{Message, Origin};
 
@@ -99,10 +100,12 @@ impl KafkaSource {
         })
     }
 
-    /// Consumes until `stop` turns true.
+    /// Consumes until `stop` turns true; each record is distilled with `distil` before it is
+    /// sent to the pipeline.
     pub async fn run(
         self: Arc<Self>,
         tx: mpsc::Sender<Message>,
+        distil: Arc<Distil>,
         mut stop: watch::Receiver<bool>,
         backoff: BackoffConfig,
     ) {
@@ -134,8 +137,10 @@ impl KafkaSource {
                             )
                         })
                         .clone();
+                    let payload = m.payload().map(<[u8]>::to_vec).unwrap_or_default();
                     Message {
-                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        distilled: distil.distil(&payload),
+                        payload,
                         source,
                         source_index: self.index,
                         origin: Origin::Kafka {

@@ -1,6 +1,8 @@
 //! tach's ingest worker (StackTach's yagi-event + WinchesterHandler): notifications from
 //! RabbitMQ, Kafka, files or stdin are distilled into events and stored in batches, one
-//! transaction per batch, and acknowledged only after their batch is committed.
+//! transaction per batch, and acknowledged only after their batch is committed. Each source
+//! distils what it receives (on the runtime's worker threads), so that the next batch is
+//! distilled while the current one is being committed.
 //!
 //! - [`config`]: [`IngestConfig`], the `ingest:` section of winchester.yaml.
 //! - [`Ingest`]: the worker; [`Ingest::run`] consumes until the sources end or shutdown.
@@ -21,6 +23,7 @@
 
 mod amqp;
 pub mod config;
+mod distil;
 mod error;
 mod files;
 mod kafka;
@@ -42,6 +45,7 @@ pub use error::{Error, Result};
 pub use pipeline::Totals;
 
 use crate::amqp::AmqpSource;
+use crate::distil::Distil;
 use crate::kafka::KafkaSource;
 use crate::pipeline::Pipeline;
 
@@ -110,6 +114,8 @@ impl Ingest {
             .saturating_mul(2)
             .clamp(64, 100_000);
         let (tx, mut rx) = mpsc::channel(capacity);
+        // Shared by the sources: each distils its messages before sending them.
+        let distil = Distil::new(distiller, config.max_message_bytes);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut amqp_sources = HashMap::new();
         let mut kafka_sources = HashMap::new();
@@ -124,8 +130,9 @@ impl Ingest {
                     ));
                     amqp_sources.insert(index, Arc::clone(&s));
                     let (tx, stop, backoff) = (tx.clone(), stop_rx.clone(), config.backoff);
+                    let distil = Arc::clone(&distil);
                     tasks.spawn(async move {
-                        s.run(tx, stop, backoff).await;
+                        s.run(tx, distil, stop, backoff).await;
                         Ok(())
                     });
                 }
@@ -138,8 +145,9 @@ impl Ingest {
                     )?);
                     kafka_sources.insert(index, Arc::clone(&s));
                     let (tx, stop, backoff) = (tx.clone(), stop_rx.clone(), config.backoff);
+                    let distil = Arc::clone(&distil);
                     tasks.spawn(async move {
-                        s.run(tx, stop, backoff).await;
+                        s.run(tx, distil, stop, backoff).await;
                         Ok(())
                     });
                 }
@@ -148,15 +156,22 @@ impl Ingest {
                         index,
                         f.paths.clone(),
                         tx.clone(),
+                        Arc::clone(&distil),
                         stop_rx.clone(),
                     ));
                 }
                 SourceConfig::Stdin => {
-                    tasks.spawn(files::run_stdin(index, tx.clone(), stop_rx.clone()));
+                    tasks.spawn(files::run_stdin(
+                        index,
+                        tx.clone(),
+                        Arc::clone(&distil),
+                        stop_rx.clone(),
+                    ));
                 }
             }
         }
         drop(tx);
+        drop(distil);
         // The shutdown future sets `stop`, which the sources and the commit retries watch.
         let stopper = {
             let stop_tx = stop_tx.clone();
@@ -168,7 +183,6 @@ impl Ingest {
         };
         let mut pipeline = Pipeline::new(
             &config,
-            distiller,
             manager,
             stop_rx.clone(),
             amqp_sources.clone(),

@@ -1,11 +1,16 @@
-//! What a source hands the pipeline: the raw bytes and how to acknowledge them.
+//! What a source hands the pipeline: the raw bytes, what distilling made of them and how to
+//! acknowledge them.
 
 use std::sync::Arc;
 
-/// One message as received.
+use crate::distil::Distilled;
+
+/// One message as received, distilled by its source.
 pub(crate) struct Message {
-    /// The bytes as received.
+    /// The bytes as received (kept for the dead letter if it is poison or cannot be stored).
     pub payload: Vec<u8>,
+    /// What distilling made of `payload`.
+    pub distilled: Distilled,
     /// Where it came from, e.g. `amqp:monitor.info`, `kafka:monitor.info`, `file:a.jsonl`.
     pub source: Arc<str>,
     /// How it is acknowledged once its batch is committed.

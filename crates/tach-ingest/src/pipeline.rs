@@ -1,6 +1,7 @@
-//! The pipeline: messages are distilled into a batch; a batch is stored in one transaction,
-//! then its poison messages are recorded (table) and forwarded (dead-letter exchange or
-//! topic), and only then are its messages acknowledged.
+//! The pipeline: messages, distilled by their sources (see [`crate::distil`]), are sorted
+//! into a batch; a batch is stored in one transaction, then its poison messages are recorded
+//! (table) and forwarded (dead-letter exchange or topic), and only then are its messages
+//! acknowledged.
 //!
 //! A batch that cannot be committed (database down) is kept and retried with capped
 //! exponential backoff; nothing is acknowledged meanwhile, so the broker keeps (and, after a
@@ -13,13 +14,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lapin::Acker;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use tach_distiller::{Distiller, Event};
+use tach_distiller::Event;
 use tach_store::Store;
 use tach_worker::{AddReport, TriggerManager};
 use tokio::sync::watch;
 
 use crate::amqp::AmqpSource;
 use crate::config::{BackoffConfig, IngestConfig};
+use crate::distil::Distilled;
 use crate::error::{Error, Result};
 use crate::kafka::KafkaSource;
 use crate::message::{Message, Origin};
@@ -107,9 +109,8 @@ struct KafkaOffsets {
     offsets: HashMap<(Arc<str>, i32), i64>,
 }
 
-/// Distils messages into batches and commits them; see the module documentation.
+/// Sorts distilled messages into batches and commits them; see the module documentation.
 pub(crate) struct Pipeline {
-    distiller: Distiller,
     manager: TriggerManager,
     store: Store,
     max_messages: usize,
@@ -128,17 +129,14 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &IngestConfig,
-        distiller: Distiller,
         manager: TriggerManager,
         stop: watch::Receiver<bool>,
         amqp: HashMap<usize, Arc<AmqpSource>>,
         kafka: HashMap<usize, Arc<KafkaSource>>,
     ) -> Pipeline {
         Pipeline {
-            distiller,
             store: manager.store().clone(),
             manager,
             max_messages: config.batch.max_messages,
@@ -171,10 +169,11 @@ impl Pipeline {
         self.batch.messages >= self.max_messages
     }
 
-    /// Adds one message to the batch: distilled, dropped or poison.
+    /// Adds one distilled message to the batch: an event, dropped or poison.
     pub fn accept(&mut self, message: Message) {
         let Message {
             payload,
+            distilled,
             source,
             origin,
             source_index,
@@ -213,22 +212,21 @@ impl Pipeline {
             },
             Origin::Line => Forward::TableOnly,
         };
-        if payload.len() > self.max_message_bytes {
-            let reason = format!(
-                "too big: {} bytes (max_message_bytes {})",
-                payload.len(),
-                self.max_message_bytes
-            );
-            self.push_poison(source, reason, payload, forward);
-            return;
-        }
-        match self.distiller.distill_bytes(&payload) {
-            Ok(Some(event)) => {
+        match distilled {
+            Distilled::Event(event) => {
                 self.batch.events.push(event);
                 self.batch.event_raw.push((source, payload));
             }
-            Ok(None) => self.batch.dropped += 1,
-            Err(reason) => self.push_poison(source, reason.to_string(), payload, forward),
+            Distilled::Dropped => self.batch.dropped += 1,
+            Distilled::Poison(reason) => self.push_poison(source, reason, payload, forward),
+            Distilled::TooBig => {
+                let reason = format!(
+                    "too big: {} bytes (max_message_bytes {})",
+                    payload.len(),
+                    self.max_message_bytes
+                );
+                self.push_poison(source, reason, payload, forward);
+            }
         }
     }
 
