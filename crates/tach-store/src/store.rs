@@ -741,20 +741,6 @@ impl Store {
         load_streams_events(&mut conn, self.dialect, stream_ids).await
     }
 
-    /// As [`Store::streams_events`], taking each event that `known` returns (by event id) from
-    /// it and reading only the others: the links are read, then the missing events.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn streams_events_with(
-        &self,
-        stream_ids: &[i64],
-        known: impl FnMut(i64) -> Option<Event>,
-    ) -> Result<Vec<Vec<Event>>> {
-        let mut conn = self.conn().await?;
-        crate::rows::load_streams_events_with(&mut conn, self.dialect, stream_ids, known).await
-    }
-
     /// Moves each of streams `ids` from state `from` to `to` if it is still in `from` (one
     /// compare-and-set statement per chunk of streams), recording `error` (or clearing it). A
     /// stream leaving `active` loses its active key. Returns the ids that did not change.

@@ -221,11 +221,7 @@ impl PipelineManager {
             };
             jobs.push(job);
         }
-        let loaded = match self.triggers.recent_events() {
-            Some(recent) => store.streams_events_with(&load, |id| recent.get(id)).await,
-            None => store.streams_events(&load).await,
-        };
-        let loaded = match loaded {
+        let loaded = match store.streams_events(&load).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.release(&streams, report).await;

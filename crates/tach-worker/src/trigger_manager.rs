@@ -21,7 +21,6 @@ use tach_engine::{DistinguishingValues, StreamProgress, TriggerDefinition};
 use tach_store::{Store, StoreTx, StreamRow};
 
 use crate::convert;
-use crate::recent::RecentEvents;
 use crate::{Error, Result};
 
 /// How many times a batch is retried after a transient store error.
@@ -106,8 +105,6 @@ pub struct TriggerManager {
     counters: DebugCounters,
     statistics_period: Duration,
     last_statistics: Instant,
-    /// Events stored last, for the pipelines of this process (off unless asked for).
-    recent: Option<RecentEvents>,
 }
 
 impl TriggerManager {
@@ -124,20 +121,7 @@ impl TriggerManager {
             counters,
             statistics_period,
             last_statistics: Instant::now(),
-            recent: None,
         }
-    }
-
-    /// Keeps the last `capacity` stored events in memory, so that a pipeline manager of this
-    /// process firing their streams does not read them back (for `tach replay`, where one
-    /// process stores and fires).
-    pub fn keep_recent_events(&mut self, capacity: usize) {
-        self.recent = Some(RecentEvents::new(capacity));
-    }
-
-    /// The recently stored events, when kept.
-    pub fn recent_events(&mut self) -> Option<&mut RecentEvents> {
-        self.recent.as_mut()
     }
 
     /// The trigger definitions.
@@ -202,16 +186,9 @@ impl TriggerManager {
         loop {
             let saved = self.counters.clone();
             match self.try_add(&events, clock).await {
-                Ok((mut report, ids)) => {
+                Ok(mut report) => {
                     report.retries = retries + races;
                     self.maybe_log_statistics();
-                    if let Some(recent) = self.recent.as_mut() {
-                        for (event, id) in events.into_iter().zip(ids) {
-                            if let Some(id) = id {
-                                recent.insert(id, event);
-                            }
-                        }
-                    }
                     return Ok(report);
                 }
                 Err(Error::LostStreamRace { trigger, key }) => {
@@ -244,12 +221,7 @@ impl TriggerManager {
     /// One attempt: match every new event first (pure), then lock or open the streams of the
     /// batch in a fixed order (trigger name, distinguishing key) so that concurrent batches
     /// lock in the same order and do not deadlock, then add the events in order.
-    /// Returns the report and the id of each event (`None`: a duplicate).
-    async fn try_add(
-        &mut self,
-        events: &[Event],
-        clock: Clock,
-    ) -> Result<(AddReport, Vec<Option<i64>>)> {
+    async fn try_add(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
         let mut report = AddReport::default();
         let mut tx = self.store.begin().await?;
         let ids = tx.insert_events(events).await?;
@@ -393,7 +365,7 @@ impl TriggerManager {
             .collect();
         tx.update_streams(&updates).await?;
         tx.commit().await?;
-        Ok((report, ids))
+        Ok(report)
     }
 }
 

@@ -40,10 +40,6 @@ pub struct Args {
     /// Events written per store transaction.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     batch_size: usize,
-    /// Stored events kept in memory so that firing their streams does not read them back
-    /// (0: read every stream's events from the database).
-    #[arg(long, value_name = "N", default_value_t = 16_384)]
-    recent_events: usize,
 }
 
 /// What reading the files gave.
@@ -89,13 +85,7 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
     let started = Instant::now();
-    let mut manager = setup.pipeline_manager(store.clone());
-    if args.recent_events > 0 {
-        manager
-            .trigger_manager()
-            .keep_recent_events(args.recent_events);
-    }
-    let mut replay = Replay::new(manager, args.batch_size);
+    let mut replay = Replay::new(setup.pipeline_manager(store.clone()), args.batch_size);
     let mut reading = Reading::default();
     let mut progress = Progress::new();
     // Reading and distilling run on their own thread, ahead of the store by a few chunks.
@@ -172,9 +162,7 @@ async fn feed(
     replay: &mut Replay,
     reading: &mut Reading,
 ) -> anyhow::Result<()> {
-    let path = files
-        .get(chunk.file)
-        .map_or(Path::new("-"), PathBuf::as_path);
+    let path = files.get(chunk.file).map_or(Path::new("-"), PathBuf::as_path);
     reading.done_bytes = chunk.done_bytes;
     for (line_no, line) in chunk.lines {
         reading.notifications += 1;
@@ -284,10 +272,6 @@ fn print_summary(
         passes.expired,
         passes.errors
     );
-    if let Some(recent) = replay.manager().trigger_manager().recent_events() {
-        let (hits, misses) = recent.hits_and_misses();
-        eprintln!("  stream events read from memory: {hits}, from the store: {misses}");
-    }
     if let Some(clock) = replay.clock() {
         eprintln!("  clock at the end: {}", tach_timex::format_datetime(clock));
     }
