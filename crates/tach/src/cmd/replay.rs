@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use tach_distiller::{Distiller, Event};
+use tach_distiller::Distiller;
 use tach_worker::{Replay, ReplayTotals, WorkerSetup, far_future};
 
 use crate::cmd::db;
@@ -49,7 +49,6 @@ struct Reading {
     dropped: u64,
     poison: u64,
     poison_shown: Vec<String>,
-    done_bytes: u64,
 }
 
 /// Runs `tach replay`.
@@ -88,37 +87,18 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
     let mut replay = Replay::new(setup.pipeline_manager(store.clone()), args.batch_size);
     let mut reading = Reading::default();
     let mut progress = Progress::new();
-    // Reading and distilling run on their own thread, ahead of the store by a few chunks.
-    let (tx, mut rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
-    let files = args.files.clone();
-    let reader = std::thread::Builder::new()
-        .name("tach-distill".to_owned())
-        .spawn(move || read_files(&files, &distiller, &tx))
-        .context("cannot start the reading thread")?;
-    let mut fed = Ok(());
-    while let Some(chunk) = rx.recv().await {
-        fed = feed(chunk, &args.files, &mut replay, &mut reading).await;
-        if fed.is_err() {
-            break;
-        }
-        let fraction = if total_bytes > 0 {
-            reading.done_bytes as f64 / total_bytes as f64
-        } else {
-            1.0
-        };
-        let read = reading.notifications;
-        let clock = replay.clock();
-        progress.update(fraction, || match clock {
-            Some(clock) => format!("{read} notifications, clock {clock}"),
-            None => format!("{read} notifications"),
-        });
+    let mut done_bytes = 0u64;
+    for file in &args.files {
+        read_file(
+            file,
+            &distiller,
+            &mut replay,
+            &mut reading,
+            &mut progress,
+            (&mut done_bytes, total_bytes),
+        )
+        .await?;
     }
-    drop(rx);
-    let read = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?;
-    fed?;
-    read?;
     let totals = replay
         .finish(until)
         .await
@@ -130,48 +110,39 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Chunks the reading thread may run ahead of the store.
-const CHUNKS_AHEAD: usize = 8;
-/// Lines per chunk.
-const CHUNK_LINES: usize = 512;
-
-/// One non-blank line, distilled.
-enum Line {
-    /// It gave an event.
-    Event(Event),
-    /// The distiller dropped it (no definition and no catch-all).
-    Dropped,
-    /// It is not a notification: why.
-    Poison(String),
-}
-
-/// Consecutive lines of one file, as the reading thread sends them.
-struct Chunk {
-    /// Index of the file in the arguments.
-    file: usize,
-    /// Each line with its 1-based line number.
-    lines: Vec<(u64, Line)>,
-    /// Bytes of the files read so far (for the progress bar).
-    done_bytes: u64,
-}
-
-/// Counts a chunk's lines and feeds its events to the replay.
-async fn feed(
-    chunk: Chunk,
-    files: &[PathBuf],
+/// Reads one file line by line into the replay.
+async fn read_file(
+    path: &Path,
+    distiller: &Distiller,
     replay: &mut Replay,
     reading: &mut Reading,
+    progress: &mut Progress,
+    (done_bytes, total_bytes): (&mut u64, u64),
 ) -> anyhow::Result<()> {
-    let path = files.get(chunk.file).map_or(Path::new("-"), PathBuf::as_path);
-    reading.done_bytes = chunk.done_bytes;
-    for (line_no, line) in chunk.lines {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        *done_bytes += n as u64;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
         reading.notifications += 1;
-        match line {
-            Line::Event(event) => replay.push(event).await.with_context(|| {
+        match distiller.distill_bytes(&line) {
+            Ok(Some(event)) => replay.push(event).await.with_context(|| {
                 format!("cannot store events (at {}:{line_no})", path.display())
             })?,
-            Line::Dropped => reading.dropped += 1,
-            Line::Poison(reason) => {
+            Ok(None) => reading.dropped += 1,
+            Err(reason) => {
                 reading.poison += 1;
                 if reading.poison_shown.len() < POISON_SHOWN {
                     reading
@@ -180,57 +151,20 @@ async fn feed(
                 }
             }
         }
-    }
-    Ok(())
-}
-
-/// Reads and distils every file in order, sending chunks of lines until the receiver is gone.
-fn read_files(
-    files: &[PathBuf],
-    distiller: &Distiller,
-    tx: &tokio::sync::mpsc::Sender<Chunk>,
-) -> anyhow::Result<()> {
-    let mut done_bytes = 0u64;
-    for (index, path) in files.iter().enumerate() {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = Vec::with_capacity(4096);
-        let mut line_no = 0u64;
-        let mut lines = Vec::with_capacity(CHUNK_LINES);
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if n > 0 {
-                line_no += 1;
-                done_bytes += n as u64;
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    let distilled = match distiller.distill_bytes(&line) {
-                        Ok(Some(event)) => Line::Event(event),
-                        Ok(None) => Line::Dropped,
-                        Err(reason) => Line::Poison(reason.to_string()),
-                    };
-                    lines.push((line_no, distilled));
-                }
-            }
-            if lines.len() >= CHUNK_LINES || (n == 0 && !lines.is_empty()) {
-                let chunk = Chunk {
-                    file: index,
-                    lines: std::mem::replace(&mut lines, Vec::with_capacity(CHUNK_LINES)),
-                    done_bytes,
-                };
-                if tx.blocking_send(chunk).is_err() {
-                    // The replay stopped (its error is reported by the receiving side).
-                    return Ok(());
-                }
-            }
-            if n == 0 {
-                break;
-            }
+        if reading.notifications.is_multiple_of(1024) {
+            let fraction = if total_bytes > 0 {
+                *done_bytes as f64 / total_bytes as f64
+            } else {
+                1.0
+            };
+            let read = reading.notifications;
+            let clock = replay.clock();
+            progress.update(fraction, || match clock {
+                Some(clock) => format!("{read} notifications, clock {clock}"),
+                None => format!("{read} notifications"),
+            });
         }
     }
-    Ok(())
 }
 
 /// The summary on stderr.
