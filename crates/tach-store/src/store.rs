@@ -1043,6 +1043,16 @@ impl Store {
         const WHAT: &str = "recording a dead letter";
         const INSERT: &str = "INSERT INTO dead_letters \
              (received_at, last_received_at, source, reason, raw, digest) VALUES (?, ?, ?, ?, ?, ?)";
+        // INSERT's parameters, in order.
+        let bound = |template: &str| {
+            query(sql_owned(self.dialect, template))
+                .bind(now)
+                .bind(now)
+                .bind(source)
+                .bind(reason)
+                .bind(raw.to_vec())
+                .bind(digest)
+        };
         if self.dialect.has_returning() {
             // The WHERE leaves a colliding row alone, and then no row is returned.
             let template = format!(
@@ -1054,13 +1064,7 @@ impl Store {
                  WHERE dead_letters.source = excluded.source AND dead_letters.raw = excluded.raw \
                  RETURNING id"
             );
-            let row = query(sql_owned(self.dialect, &template))
-                .bind(now)
-                .bind(now)
-                .bind(source)
-                .bind(reason)
-                .bind(raw.to_vec())
-                .bind(digest)
+            let row = bound(&template)
                 .fetch_optional(&self.pool)
                 .await
                 .ctx(WHAT)?;
@@ -1076,16 +1080,7 @@ impl Store {
              occurrences = IF(source = VALUES(source) AND raw = VALUES(raw), \
              occurrences + 1, occurrences)"
         );
-        let done = query(sql_owned(self.dialect, &template))
-            .bind(now)
-            .bind(now)
-            .bind(source)
-            .bind(reason)
-            .bind(raw.to_vec())
-            .bind(digest)
-            .execute(&self.pool)
-            .await
-            .ctx(WHAT)?;
+        let done = bound(&template).execute(&self.pool).await.ctx(WHAT)?;
         let id = last_insert_id(done.last_insert_id(), WHAT)?;
         // 2 rows affected: an existing row was counted. Otherwise a row was inserted or a
         // colliding row left alone (both report 1 with CLIENT_FOUND_ROWS): the bytes tell.
