@@ -224,8 +224,8 @@ async fn streams_details_reset_and_delete() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the server answered 409 Conflict: stream {id} is in state active; only error and \
-             expire_error streams can be reset"
+            "the server answered 409 Conflict: stream {id} is in state active; only error, \
+             expire_error, firing and expiring streams can be reset"
         )
     );
     let v = json_out(&s, &["streams", "reset", &s.errored.to_string()]).await;
