@@ -8,9 +8,34 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::{AnyConnection, Connection, Executor};
 
-use crate::Backend;
+use crate::{Backend, Event, Trait, TraitValue};
+
+/// A fixed UTC time: 2014-07-01 12:00:00 + `secs` seconds (the tests' clock).
+pub fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2014, 7, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
+        + Duration::seconds(secs)
+}
+
+/// An event of type `ty` at [`t`]`(secs)` with `traits`.
+pub fn ev(id: &str, ty: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
+    Event {
+        message_id: id.into(),
+        event_type: ty.into(),
+        timestamp: t(secs),
+        traits: traits
+            .into_iter()
+            .map(|(n, v)| Trait {
+                name: n.into(),
+                value: v,
+            })
+            .collect(),
+    }
+}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -102,6 +127,24 @@ impl TestDb {
                 }
             }
         }
+    }
+
+    /// The first column of the first row `sql` returns, as text (test support: panics on
+    /// error).
+    ///
+    /// # Panics
+    /// When the query fails or returns no row.
+    pub async fn query_text(&self, sql: &str) -> String {
+        let mut conn = AnyConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url));
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let text: String = sqlx::Row::try_get(&row, 0).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.ok();
+        text
     }
 
     /// Drops the database (close every store on it first).

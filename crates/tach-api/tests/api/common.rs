@@ -4,13 +4,13 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use serde_json::Value;
 use tach_api::{ApiConfig, ApiState, router};
-use tach_store::{DistValue, Event, NewStream, Store, StreamState, Trait, TraitValue};
+use tach_store::{DistValue, NewStream, Store, StreamState, TraitValue};
 use tower::ServiceExt;
 
-pub use tach_store::testing::{BACKENDS, TestDb};
+pub use tach_store::testing::{BACKENDS, TestDb, ev, t};
 
 /// The fixture's stream ids.
 #[derive(Debug, Clone, Copy)]
@@ -21,29 +21,6 @@ pub struct Fixture {
     pub s2: i64,
     /// other / i-a, completed, no events.
     pub s3: i64,
-}
-
-/// A fixed UTC time: 2014-07-01 12:00:00 + `secs` seconds.
-pub fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2014, 7, 1, 12, 0, 0)
-        .single()
-        .expect("valid time")
-        + Duration::seconds(secs)
-}
-
-fn ev(id: &str, ty: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
-    Event {
-        message_id: id.into(),
-        event_type: ty.into(),
-        timestamp: t(secs),
-        traits: traits
-            .into_iter()
-            .map(|(n, v)| Trait {
-                name: n.into(),
-                value: v,
-            })
-            .collect(),
-    }
 }
 
 fn text(s: &str) -> TraitValue {

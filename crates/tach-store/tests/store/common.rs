@@ -1,8 +1,8 @@
 //! Runs a test body against a fresh database on each backend.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tach_store::testing::BACKENDS;
-pub use tach_store::testing::TestDb;
+pub use tach_store::testing::{TestDb, ev, t};
 use tach_store::{Event, NewStream, Store, Trait, TraitValue};
 
 /// Runs `body` against a fresh, unmigrated database on every backend.
@@ -32,14 +32,6 @@ where
         body(store).await;
     })
     .await;
-}
-
-/// A fixed UTC time with microseconds: 2014-07-01 12:00:00.000000 + `secs` seconds.
-pub fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2014, 7, 1, 12, 0, 0)
-        .single()
-        .expect("valid time")
-        + Duration::seconds(secs)
 }
 
 /// An event with a text and an int trait.
@@ -101,20 +93,4 @@ pub async fn create_stream(store: &Store, new: NewStream, event_ids: &[i64]) -> 
         .expect("add_stream_events");
     tx.commit().await.expect("commit");
     stream.id
-}
-
-/// An event of type `ty` at `t(secs)` with `traits`.
-pub fn ev(id: &str, ty: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
-    Event {
-        message_id: id.into(),
-        event_type: ty.into(),
-        timestamp: t(secs),
-        traits: traits
-            .into_iter()
-            .map(|(n, v)| Trait {
-                name: n.into(),
-                value: v,
-            })
-            .collect(),
-    }
 }

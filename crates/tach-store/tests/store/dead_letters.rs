@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, Connection, Executor, Row};
 use tach_store::doc::dead_letter_digest;
-use tach_store::{Backend, DeadLetter, MigrationReport, Store};
+use tach_store::{Backend, MigrationReport, Store};
 
 use crate::common::{TestDb, on_all_backends, on_all_backends_raw};
 
@@ -38,30 +38,34 @@ fn blob(backend: Backend, bytes: &[u8]) -> String {
 /// A dead letter's id, source, raw bytes, occurrences, first and last receipt (µs).
 type Summary<'a> = (i64, &'a str, &'a [u8], u64, i64, i64);
 
-fn by_id(letters: &[DeadLetter], id: i64) -> &DeadLetter {
-    letters
-        .iter()
-        .find(|l| l.id == id)
-        .unwrap_or_else(|| panic!("no dead letter {id} in {letters:?}"))
+/// Records a dead letter; returns its row id.
+async fn record(store: &Store, source: &str, reason: &str, raw: &[u8]) -> i64 {
+    store
+        .insert_dead_letter(source, reason, raw)
+        .await
+        .expect("insert_dead_letter")
+}
+
+/// Every dead letter's id and occurrences, in id order.
+async fn occurrences(store: &Store) -> Vec<(i64, u64)> {
+    let letters = store
+        .dead_letters_after(0, 100)
+        .await
+        .expect("dead letters");
+    letters.iter().map(|l| (l.id, l.occurrences)).collect()
 }
 
 #[tokio::test]
 async fn a_message_received_twice_is_one_row_with_two_occurrences() {
     on_all_backends(async |store: Store| {
         let raw = b"\x00\xffnot json {".to_vec();
-        let a = store
-            .insert_dead_letter("amqp:notifications.info", "not JSON", &raw)
-            .await
-            .unwrap();
+        let a = record(&store, "amqp:notifications.info", "not JSON", &raw).await;
         let first = store.list_dead_letters(10).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].occurrences, 1);
         assert_eq!(first[0].last_received_at, first[0].received_at);
 
-        let again = store
-            .insert_dead_letter("amqp:notifications.info", "not JSON (again)", &raw)
-            .await
-            .unwrap();
+        let again = record(&store, "amqp:notifications.info", "not JSON (again)", &raw).await;
         assert_eq!(again, a, "the redelivery is counted on the first row");
         let got = store.list_dead_letters(10).await.unwrap();
         assert_eq!(got.len(), 1, "{got:?}");
@@ -73,33 +77,28 @@ async fn a_message_received_twice_is_one_row_with_two_occurrences() {
         assert!(letter.last_received_at >= letter.received_at);
 
         // Other bytes, or the same bytes from another source: other messages.
-        let other = store
-            .insert_dead_letter("amqp:notifications.info", "not JSON", b"\x00\xffnot json [")
-            .await
-            .unwrap();
-        let elsewhere = store
-            .insert_dead_letter("kafka:notifications", "not JSON", &raw)
-            .await
-            .unwrap();
+        let other = record(
+            &store,
+            "amqp:notifications.info",
+            "not JSON",
+            b"\x00\xffnot json [",
+        )
+        .await;
+        let elsewhere = record(&store, "kafka:notifications", "not JSON", &raw).await;
         assert!(other != a && elsewhere != a && other != elsewhere);
         assert_eq!(store.count_dead_letters().await.unwrap(), 3);
-        let all = store.dead_letters_after(0, 10).await.unwrap();
         assert_eq!(
-            all.iter()
-                .map(|l| (l.id, l.occurrences))
-                .collect::<Vec<_>>(),
+            occurrences(&store).await,
             [(a, 2), (other, 1), (elsewhere, 1)]
         );
         assert_eq!(
-            store
-                .insert_dead_letter("kafka:notifications", "not JSON", &raw)
-                .await
-                .unwrap(),
+            record(&store, "kafka:notifications", "not JSON", &raw).await,
             elsewhere
         );
-        let all = store.dead_letters_after(0, 10).await.unwrap();
-        assert_eq!(by_id(&all, elsewhere).occurrences, 2);
-        assert_eq!(by_id(&all, a).occurrences, 2);
+        assert_eq!(
+            occurrences(&store).await,
+            [(a, 2), (other, 1), (elsewhere, 2)]
+        );
     })
     .await;
 }
@@ -110,12 +109,7 @@ async fn concurrent_receipts_of_one_message_are_all_counted_on_one_row() {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let store = store.clone();
-            tasks.spawn(async move {
-                store
-                    .insert_dead_letter("amqp:q", "too big", b"{\"x\": 1")
-                    .await
-                    .unwrap()
-            });
+            tasks.spawn(async move { record(&store, "amqp:q", "too big", b"{\"x\": 1").await });
         }
         let ids: Vec<i64> = tasks.join_all().await;
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
@@ -132,10 +126,7 @@ async fn a_digest_collision_keeps_the_messages_apart() {
         store.migrate().await.unwrap();
         let mut conn = raw_conn(db).await;
         // Give message A the digest of message B, as a 64-bit collision would.
-        let a = store
-            .insert_dead_letter("amqp:q", "not JSON", b"A")
-            .await
-            .unwrap();
+        let a = record(&store, "amqp:q", "not JSON", b"A").await;
         let b_digest = dead_letter_digest("amqp:q", b"B");
         assert_eq!(
             digest_of(&mut conn, a).await,
@@ -147,10 +138,7 @@ async fn a_digest_collision_keeps_the_messages_apart() {
         .await
         .unwrap();
 
-        let b = store
-            .insert_dead_letter("amqp:q", "not JSON", b"B")
-            .await
-            .unwrap();
+        let b = record(&store, "amqp:q", "not JSON", b"B").await;
         assert_ne!(b, a, "B is not merged into A");
         assert_eq!(
             digest_of(&mut conn, b).await,
@@ -167,39 +155,17 @@ async fn a_digest_collision_keeps_the_messages_apart() {
         );
 
         // B received again is found by its bytes among the rows without a digest.
-        assert_eq!(
-            store
-                .insert_dead_letter("amqp:q", "not JSON", b"B")
-                .await
-                .unwrap(),
-            b
-        );
-        let got = store.dead_letters_after(0, 10).await.unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(by_id(&got, a).occurrences, 1);
-        assert_eq!(by_id(&got, b).occurrences, 2);
+        assert_eq!(record(&store, "amqp:q", "not JSON", b"B").await, b);
+        assert_eq!(occurrences(&store).await, [(a, 1), (b, 2)]);
         // Among several rows without a digest, B is counted on its own.
-        let c = store
-            .insert_dead_letter("amqp:q", "not JSON", b"C")
-            .await
-            .unwrap();
+        let c = record(&store, "amqp:q", "not JSON", b"C").await;
         conn.execute(sqlx::AssertSqlSafe(format!(
             "UPDATE dead_letters SET digest = NULL WHERE id = {c}"
         )))
         .await
         .unwrap();
-        assert_eq!(
-            store
-                .insert_dead_letter("amqp:q", "not JSON", b"B")
-                .await
-                .unwrap(),
-            b
-        );
-        let got = store.dead_letters_after(0, 10).await.unwrap();
-        assert_eq!(got.len(), 3);
-        assert_eq!(by_id(&got, a).occurrences, 1);
-        assert_eq!(by_id(&got, b).occurrences, 3);
-        assert_eq!(by_id(&got, c).occurrences, 1);
+        assert_eq!(record(&store, "amqp:q", "not JSON", b"B").await, b);
+        assert_eq!(occurrences(&store).await, [(a, 1), (b, 3), (c, 1)]);
         conn.close().await.ok();
     })
     .await;
@@ -266,20 +232,8 @@ async fn upgrading_to_digests_keeps_the_dead_letters_and_merges_redeliveries() {
             );
         }
         // Received again after the upgrade: counted on the old rows.
-        assert_eq!(
-            store
-                .insert_dead_letter("amqp:q", "not JSON", poison)
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            store
-                .insert_dead_letter("kafka:t", "x", b"{}")
-                .await
-                .unwrap(),
-            2
-        );
+        assert_eq!(record(&store, "amqp:q", "not JSON", poison).await, 1);
+        assert_eq!(record(&store, "kafka:t", "x", b"{}").await, 2);
         let got = store.dead_letters_after(0, 10).await.unwrap();
         assert_eq!(
             got.iter().map(|l| l.occurrences).collect::<Vec<_>>(),
