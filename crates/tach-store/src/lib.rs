@@ -10,6 +10,7 @@
 //! - [`query`]: the read side used by the REST API (filters, counts and paging).
 //! - [`doc`]: the JSON document that holds an event's traits, and the trait index.
 //! - [`migrate`]: the embedded, versioned migrations (one folder per backend).
+//! - [`upkeep`]: table statistics on PostgreSQL servers whose autovacuum is off.
 //!
 //! The store speaks in plain row types ([`Event`], [`NewStream`], [`StreamRow`], ...) so that it
 //! depends on no engine internals; the engine converts its own types to and from these.
@@ -28,6 +29,7 @@ pub mod store;
 pub mod testing;
 pub mod tx;
 pub mod types;
+pub mod upkeep;
 
 pub use active_key::active_key;
 pub use dialect::{Backend, Dialect};

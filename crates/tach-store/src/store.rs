@@ -24,6 +24,7 @@ use crate::rows::{
 use crate::sql::{AnyQuery, BatchSql, SqlBuf, micros, query, sql};
 use crate::tx::{StoreTx, insert_index_rows};
 use crate::types::{Event, StreamRow, StreamState, Trait};
+use crate::upkeep::{self, StatsUpkeep};
 
 /// How long SQLite waits for the write lock before failing with SQLITE_BUSY.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
@@ -80,6 +81,8 @@ pub struct Store {
     batch_sql: Arc<BatchSql>,
     /// The database's indexed traits, read once (see [`Store::indexed_traits`]).
     indexed: Arc<std::sync::RwLock<Option<Arc<IndexedTraits>>>>,
+    /// Table statistics when the PostgreSQL server does not keep them (autovacuum off).
+    upkeep: Arc<StatsUpkeep>,
 }
 
 /// Events per statement when documents and the trait index are rebuilt.
@@ -148,12 +151,36 @@ impl Store {
             .map_err(|source| Error::Connect { backend, source })?;
         tracing::debug!(backend = %backend, url = %redact(url), "Store connected.");
         let dialect = Dialect::new(backend);
+        let upkeep = Arc::new(StatsUpkeep::default());
+        if backend == Backend::Postgres {
+            let mut conn = pool.acquire().await.ctx("acquiring a connection")?;
+            if !upkeep::autovacuum_on(&mut conn).await? {
+                upkeep.enable();
+                tracing::warn!(
+                    "PostgreSQL's autovacuum is off: tach runs ANALYZE on its own tables as they \
+                     grow, so that its queries keep their plans; turn autovacuum on, or schedule \
+                     ANALYZE for the database's other tables."
+                );
+            }
+        }
         Ok(Store {
             pool,
             dialect,
             batch_sql: Arc::new(BatchSql::new(dialect)),
             indexed: Arc::default(),
+            upkeep,
         })
+    }
+
+    /// Whether this process runs `ANALYZE` on tach's tables as they grow (PostgreSQL with
+    /// autovacuum off; see [`crate::upkeep`]).
+    pub fn analyzes_tables(&self) -> bool {
+        self.upkeep.enabled()
+    }
+
+    /// `ANALYZE` statements this process has run on tach's tables.
+    pub fn analyze_runs(&self) -> u64 {
+        self.upkeep.runs()
     }
 
     /// The backend this store talks to.
@@ -176,6 +203,11 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when no connection or transaction can be had.
     pub async fn begin(&self) -> Result<StoreTx> {
+        if self.upkeep.claim() {
+            // ANALYZE takes no lock that writes wait for: it runs beside this transaction.
+            let (upkeep, pool) = (self.upkeep.clone(), self.pool.clone());
+            tokio::spawn(async move { upkeep.run(&pool).await });
+        }
         let indexed = self.indexed_traits().await?;
         let tx = match self.dialect.begin_write() {
             Some(stmt) => self.pool.begin_with(stmt).await,
@@ -187,6 +219,7 @@ impl Store {
             self.dialect,
             self.batch_sql.clone(),
             indexed,
+            self.upkeep.clone(),
         ))
     }
 

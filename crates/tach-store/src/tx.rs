@@ -15,6 +15,7 @@ use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream};
 use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql};
 use crate::store::sql_owned;
 use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate};
+use crate::upkeep::StatsUpkeep;
 
 /// On MySQL, prefixed (inside one call of [`StoreTx::insert_streams_deferred`] only) to the active
 /// key of a stream another transaction opened first; a real active key (hex digits) never starts
@@ -32,6 +33,10 @@ pub struct StoreTx {
     /// Distinguishing traits of streams created with [`StoreTx::insert_stream_deferred`],
     /// written in multi-row statements before the commit.
     pending_dist_traits: Vec<(i64, String, DistValue)>,
+    /// Counts the committed events towards the next `ANALYZE` (PostgreSQL, autovacuum off).
+    upkeep: Arc<StatsUpkeep>,
+    /// Events this transaction stored.
+    inserted: u64,
 }
 
 impl StoreTx {
@@ -40,6 +45,7 @@ impl StoreTx {
         dialect: Dialect,
         batch_sql: Arc<BatchSql>,
         indexed: Arc<IndexedTraits>,
+        upkeep: Arc<StatsUpkeep>,
     ) -> StoreTx {
         StoreTx {
             tx,
@@ -47,6 +53,8 @@ impl StoreTx {
             batch_sql,
             indexed,
             pending_dist_traits: Vec::new(),
+            upkeep,
+            inserted: 0,
         }
     }
 
@@ -60,7 +68,9 @@ impl StoreTx {
     /// [`Error::Database`]; the transaction is then rolled back.
     pub async fn commit(mut self) -> Result<()> {
         self.flush_dist_traits().await?;
-        self.tx.commit().await.ctx("committing")
+        self.tx.commit().await.ctx("committing")?;
+        self.upkeep.written(self.inserted);
+        Ok(())
     }
 
     /// Writes the queued distinguishing traits (see [`StoreTx::insert_stream_deferred`]).
@@ -136,6 +146,7 @@ impl StoreTx {
             }
         }
         self.insert_index(&mut index).await?;
+        self.inserted += ids.iter().flatten().count() as u64;
         Ok(ids)
     }
 

@@ -10,5 +10,6 @@ mod documents;
 mod events;
 mod query;
 mod schema;
+mod statistics;
 mod streams;
 mod worker;
