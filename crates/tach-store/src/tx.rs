@@ -619,6 +619,29 @@ impl StoreTx {
         Ok(())
     }
 
+    /// [`StoreTx::detach_stream`] for many streams (`ids` distinct): one statement per chunk.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`] (the first id of a chunk in which some stream was missing);
+    /// [`Error::Database`].
+    pub async fn detach_streams(&mut self, ids: &[i64]) -> Result<()> {
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut b = SqlBuf::new(self.dialect);
+            b.push("UPDATE streams SET active_key = NULL WHERE id IN (")
+                .params(chunk.len())
+                .push(")");
+            let mut q = query(b.finish());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let done = q.execute(&mut *self.tx).await.ctx("detaching streams")?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(Error::StreamNotFound { id: chunk[0] });
+            }
+        }
+        Ok(())
+    }
+
     /// Links events to streams: `(stream_id, event_id)` pairs; a pair already linked is skipped.
     ///
     /// # Errors

@@ -98,6 +98,22 @@ struct Slot {
     dirty: bool,
 }
 
+/// A stream opened within a batch because the key's previous stream expired there.
+struct Successor {
+    /// Its key (index into the batch's keys).
+    key: usize,
+    /// 1 for the successor of a stored or newly created stream, n + 1 for that of a successor
+    /// of generation n.
+    generation: u32,
+    /// The id of the stream it replaces (negative: a successor).
+    predecessor: i64,
+}
+
+/// The index into the successors of a provisional (negative) slot id.
+fn successor_index(id: i64) -> Option<usize> {
+    (id < 0).then(|| usize::try_from(-id - 1).unwrap_or(usize::MAX))
+}
+
 /// Stores events and assigns them to streams; see the module documentation.
 pub struct TriggerManager {
     store: Store,
@@ -218,6 +234,68 @@ impl TriggerManager {
         }
     }
 
+    /// Writes the successors of streams that expired within the batch, one generation at a
+    /// time: their predecessors release the keys (one statement), then the successors take them
+    /// (one multi-row insert), each with the state it reached by the end of the batch. Returns
+    /// each successor's id.
+    async fn write_successors(
+        &self,
+        tx: &mut StoreTx,
+        keys: &[KeyInfo],
+        successors: &[Successor],
+        slots: &[Option<Slot>],
+        retired: &[Slot],
+    ) -> Result<Vec<i64>> {
+        let mut real = vec![0_i64; successors.len()];
+        if successors.is_empty() {
+            return Ok(real);
+        }
+        let mut progress: Vec<Option<&StreamProgress>> = vec![None; successors.len()];
+        for slot in slots.iter().flatten().chain(retired) {
+            if let Some(p) = successor_index(slot.id) {
+                progress[p] = Some(&slot.progress);
+            }
+        }
+        let last = successors.iter().map(|s| s.generation).max().unwrap_or(0);
+        for generation in 1..=last {
+            let members: Vec<usize> = (0..successors.len())
+                .filter(|&p| successors[p].generation == generation)
+                .collect();
+            let predecessors: Vec<i64> = members
+                .iter()
+                .map(|&p| {
+                    let id = successors[p].predecessor;
+                    successor_index(id).map_or(id, |q| real[q])
+                })
+                .collect();
+            tx.detach_streams(&predecessors).await?;
+            let mut news = Vec::with_capacity(members.len());
+            for &p in &members {
+                let info = &keys[successors[p].key];
+                let Some(progress) = progress[p] else {
+                    return Err(Error::Internal(format!(
+                        "the state of stream successor {p} was lost"
+                    )));
+                };
+                news.push(convert::new_stream(
+                    &self.triggers[info.trigger].name,
+                    &info.key,
+                    &info.values,
+                    progress,
+                ));
+            }
+            let rows = tx.insert_streams_deferred(news).await?;
+            for (&p, row) in members.iter().zip(rows) {
+                let info = &keys[successors[p].key];
+                let Some(row) = row else {
+                    return Err(lost_race(&self.triggers[info.trigger], &info.key));
+                };
+                real[p] = row.id;
+            }
+        }
+        Ok(real)
+    }
+
     /// One attempt: match every new event first (pure), then lock or open the streams of the
     /// batch in a fixed order (trigger name, distinguishing key) so that concurrent batches
     /// lock in the same order and do not deadlock, then add the events in order.
@@ -283,6 +361,7 @@ impl TriggerManager {
         // insert, in key order.
         let mut fresh: Vec<(usize, StreamProgress, bool)> = Vec::new();
         let mut news = Vec::new();
+        let mut expired: Vec<i64> = Vec::new();
         for k in order {
             let info = &keys[k];
             let trigger = &triggers[info.trigger];
@@ -290,12 +369,11 @@ impl TriggerManager {
             let at = nows[info.first];
             if let Some(row) = stored[k].take() {
                 let event = &events[info.first];
-                if let Some(slot) =
-                    continue_stream(&mut tx, trigger, &row, event, at, debug, &mut report).await?
-                {
+                if let Some(slot) = continue_stream(trigger, &row, event, at, debug, &mut report)? {
                     slots[k] = Some(slot);
                     continue;
                 }
+                expired.push(row.id);
             }
             let (progress, added) =
                 StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
@@ -307,6 +385,8 @@ impl TriggerManager {
             ));
             fresh.push((k, progress, added.ready_to_fire));
         }
+        // Streams whose expiry passed release their keys before the new streams take them.
+        tx.detach_streams(&expired).await?;
         let rows = tx.insert_streams_deferred(news).await?;
         for ((k, progress, ready), row) in fresh.into_iter().zip(rows) {
             let info = &keys[k];
@@ -317,8 +397,11 @@ impl TriggerManager {
             slots[k] = Some(created(row.id, progress, ready, debug, &mut report));
         }
 
-        // Adding: the other events, in order.
+        // Adding: the other events, in order. A stream whose expiry passes within the batch is
+        // replaced by a successor that exists only in memory until the end (a negative id that
+        // indexes `successors`); they are written one generation at a time below.
         let mut retired: Vec<Slot> = Vec::new();
+        let mut successors: Vec<Successor> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::with_capacity(matches.len());
         for (i, k) in matches {
             let Some(event_id) = ids[i] else { continue };
@@ -335,64 +418,45 @@ impl TriggerManager {
                     slot.dirty = true;
                     report.ready_to_fire += u64::from(added.ready_to_fire);
                 } else {
-                    // Its expiry passed within the batch: close it and open the next one.
-                    tx.detach_stream(slot.id).await?;
                     report.streams_detached += 1;
-                    let next = open_stream(
-                        &mut tx,
-                        trigger,
-                        &info.key,
-                        &info.values,
-                        &events[i],
-                        now,
-                        debug,
-                        &mut report,
-                    )
-                    .await?;
+                    let (progress, added) =
+                        StreamProgress::start(trigger, &events[i], now, Some(&mut *debug))?;
+                    let generation = match successor_index(slot.id) {
+                        Some(p) => successors[p].generation + 1,
+                        None => 1,
+                    };
+                    successors.push(Successor {
+                        key: k,
+                        generation,
+                        predecessor: slot.id,
+                    });
+                    let id = -(successors.len() as i64);
+                    let next = created(id, progress, added.ready_to_fire, debug, &mut report);
                     retired.push(std::mem::replace(slot, next));
                 }
             }
             links.push((slot.id, event_id));
         }
+        let real = self
+            .write_successors(&mut tx, &keys, &successors, &slots, &retired)
+            .await?;
+        let resolve = |id: i64| successor_index(id).map_or(id, |p| real[p]);
+        for link in &mut links {
+            link.0 = resolve(link.0);
+        }
         report.stream_events = links.len() as u64;
         tx.add_stream_events(&links).await?;
+        // Successors were written with their final state.
         let updates: Vec<_> = slots
             .iter()
             .flatten()
             .chain(&retired)
-            .filter(|s| s.dirty)
+            .filter(|s| s.dirty && s.id > 0)
             .map(|slot| convert::stream_update(slot.id, &slot.progress))
             .collect();
         tx.update_streams(&updates).await?;
         tx.commit().await?;
         Ok(report)
-    }
-}
-
-/// A new open stream for `values` with `event` added, opened after the caller detached the
-/// previous one (whose active key this transaction therefore still holds).
-#[allow(clippy::too_many_arguments)]
-async fn open_stream(
-    tx: &mut StoreTx,
-    trigger: &TriggerDefinition,
-    key: &str,
-    values: &DistinguishingValues,
-    event: &Event,
-    now: DateTime<Utc>,
-    debug: &mut TriggerDebug,
-    report: &mut AddReport,
-) -> Result<Slot> {
-    let (progress, added) = StreamProgress::start(trigger, event, now, Some(&mut *debug))?;
-    let new = convert::new_stream(&trigger.name, key, values, &progress);
-    match tx.insert_stream_deferred(new).await? {
-        Some(row) => Ok(created(
-            row.id,
-            progress,
-            added.ready_to_fire,
-            debug,
-            report,
-        )),
-        None => Err(lost_race(trigger, key)),
     }
 }
 
@@ -426,10 +490,9 @@ fn lost_race(trigger: &TriggerDefinition, key: &str) -> Error {
     }
 }
 
-/// Adds `event` to the locked open stream `row`, or detaches it (returning `None`) when its
-/// expiry has passed at `now`.
-async fn continue_stream(
-    tx: &mut StoreTx,
+/// Adds `event` to the locked open stream `row`, or returns `None` when its expiry has passed
+/// at `now` (the caller detaches it).
+fn continue_stream(
     trigger: &TriggerDefinition,
     row: &StreamRow,
     event: &Event,
@@ -439,7 +502,6 @@ async fn continue_stream(
 ) -> Result<Option<Slot>> {
     let mut progress = convert::progress(row)?;
     if !progress.accepts_at(now) {
-        tx.detach_stream(row.id).await?;
         report.streams_detached += 1;
         return Ok(None);
     }

@@ -136,6 +136,27 @@ async fn create_lock_update_detach() {
             Error::StreamNotFound { id: 424_242 }
         ));
         tx.commit().await.unwrap();
+
+        // Many at once: a third stream takes the key, then it and the others are detached in
+        // one statement; a missing id fails the call.
+        let mut tx = store.begin().await.unwrap();
+        let third = tx.insert_stream(new.clone()).await.unwrap().expect("third");
+        tx.detach_streams(&[created.id, second.id, third.id])
+            .await
+            .unwrap();
+        assert!(
+            tx.lock_active_stream("usage", "instance_id=abc")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            tx.detach_streams(&[third.id, 424_242]).await.unwrap_err(),
+            Error::StreamNotFound { .. }
+        ));
+        tx.rollback().await.unwrap();
+        let third_row = store.get_stream(third.id, false).await.unwrap();
+        assert!(third_row.is_none(), "rolled back with its transaction");
     })
     .await;
 }

@@ -124,6 +124,95 @@ async fn an_expired_open_stream_is_detached_and_a_new_one_opens() {
     .await;
 }
 
+/// The message ids of each stream of `request_id`, oldest stream first, and whether each
+/// still holds its key.
+async fn chain(store: &Store, request_id: &str) -> Vec<(Vec<String>, bool, i64)> {
+    let mut streams = request_streams(store, request_id).await;
+    streams.sort_by_key(|s| s.first_event);
+    let ids: Vec<i64> = streams.iter().map(|s| s.id).collect();
+    let events = store.streams_events(&ids).await.unwrap();
+    streams
+        .iter()
+        .zip(events)
+        .map(|(s, events)| {
+            let ids = events.into_iter().map(|e| e.message_id).collect();
+            (ids, s.attached, s.event_count)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn streams_expiring_within_a_batch_are_replaced_in_a_chain() {
+    on_all_backends(async |store: Store, _db| {
+        let mut tm = setup().trigger_manager(store.clone());
+        let m = |n: i64| t0() + Duration::minutes(n);
+        // r6 has a stored stream that the next batch finds expired (request_id: $last + 10m).
+        tm.add_events_event_time(vec![request_event("c0", "x.start", "r6", m(0))], m(0))
+            .await
+            .unwrap();
+        let report = tm
+            .add_events_event_time(
+                vec![
+                    request_event("a1", "x.start", "r5", m(0)),
+                    request_event("a2", "x.update", "r5", m(1)),
+                    // r6's stored stream expired at m10: a new stream.
+                    request_event("c1", "x.update", "r6", m(20)),
+                    // r5's first stream expired at m11: a successor, which a4 joins.
+                    request_event("a3", "x.update", "r5", m(20)),
+                    request_event("a4", "x.update", "r5", m(21)),
+                    // Successors of successors.
+                    request_event("c2", "x.update", "r6", m(40)),
+                    request_event("a5", "x.update", "r5", m(40)),
+                    request_event("a6", "x.update", "r5", m(60)),
+                    request_event("a7", "x.update", "r5", m(61)),
+                ],
+                m(0),
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.streams_created, 6);
+        assert_eq!(report.streams_detached, 5);
+        assert_eq!(report.stream_events, 9);
+        let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            chain(&store, "r5").await,
+            [
+                (owned(&["a1", "a2"]), false, 2),
+                (owned(&["a3", "a4"]), false, 2),
+                (owned(&["a5"]), false, 1),
+                (owned(&["a6", "a7"]), true, 2),
+            ]
+        );
+        assert_eq!(
+            chain(&store, "r6").await,
+            [
+                (owned(&["c0"]), false, 1),
+                (owned(&["c1"]), false, 1),
+                (owned(&["c2"]), true, 1),
+            ]
+        );
+        let last = request_streams(&store, "r5")
+            .await
+            .into_iter()
+            .find(|s| s.attached)
+            .unwrap();
+        assert_eq!((last.first_event, last.last_event), (m(60), m(61)));
+        assert_eq!(last.expire_timestamp, m(71));
+
+        // The next batch finds the chain's last stream open and adds to it.
+        let report = tm
+            .add_events_event_time(vec![request_event("a8", "x.end", "r5", m(62))], m(62))
+            .await
+            .unwrap();
+        assert_eq!((report.streams_created, report.streams_detached), (0, 0));
+        assert_eq!(
+            chain(&store, "r5").await[3],
+            (owned(&["a6", "a7", "a8"]), true, 3)
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn streams_fire_and_expire_when_due_and_completed_streams_take_no_events() {
     on_all_backends(async |store: Store, _db| {
