@@ -256,11 +256,10 @@ impl TriggerManager {
                 progress[p] = Some(&slot.progress);
             }
         }
-        let last = successors.iter().map(|s| s.generation).max().unwrap_or(0);
-        for generation in 1..=last {
-            let members: Vec<usize> = (0..successors.len())
-                .filter(|&p| successors[p].generation == generation)
-                .collect();
+        let mut order: Vec<usize> = (0..successors.len()).collect();
+        order.sort_by_key(|&p| successors[p].generation);
+        for members in order.chunk_by(|&a, &b| successors[a].generation == successors[b].generation)
+        {
             let predecessors: Vec<i64> = members
                 .iter()
                 .map(|&p| {
@@ -270,7 +269,7 @@ impl TriggerManager {
                 .collect();
             tx.detach_streams(&predecessors).await?;
             let mut news = Vec::with_capacity(members.len());
-            for &p in &members {
+            for &p in members {
                 let info = &keys[successors[p].key];
                 let Some(progress) = progress[p] else {
                     return Err(Error::Internal(format!(
