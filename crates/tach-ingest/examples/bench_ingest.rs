@@ -67,10 +67,12 @@ fn args() -> Args {
 fn lines(count: u64) -> Vec<Vec<u8>> {
     Generator::new(NotigenConfig {
         seed: 21,
-        operations_per_hour: 3000.0,
-        // Recent events, as live traffic is: `tach ingest` runs on the wall clock, and events
-        // older than their streams' expiry would each open a new stream.
-        start: Utc::now() - chrono::Duration::hours(6),
+        // Live traffic: events of the last few minutes (30,000 notifications span about four
+        // and a half at this rate). `tach ingest` runs on the wall clock, and an event older
+        // than its stream's expiry (request_id: ten minutes) opens a new stream, which is the
+        // catch-up path, not the live one.
+        operations_per_hour: 90_000.0,
+        start: Utc::now() - chrono::Duration::minutes(3),
         count: Some(count),
         ..NotigenConfig::default()
     })
