@@ -178,9 +178,15 @@ impl Store {
         self.upkeep.enabled()
     }
 
-    /// `ANALYZE` statements this process has run on tach's tables.
+    /// `ANALYZE` passes over tach's tables this process has started (each runs in the
+    /// background, beside the transaction whose [`Store::begin`] found it due).
     pub fn analyze_runs(&self) -> u64 {
-        self.upkeep.runs()
+        self.upkeep.started()
+    }
+
+    /// Of [`Store::analyze_runs`], the passes that have finished.
+    pub fn analyze_runs_finished(&self) -> u64 {
+        self.upkeep.finished()
     }
 
     /// The backend this store talks to.

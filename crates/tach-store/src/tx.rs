@@ -605,25 +605,14 @@ impl StoreTx {
     /// # Errors
     /// [`Error::StreamNotFound`]; [`Error::Database`].
     pub async fn detach_stream(&mut self, id: i64) -> Result<()> {
-        let done = query(sql(
-            self.dialect,
-            "UPDATE streams SET active_key = NULL WHERE id = ?",
-        ))
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await
-        .ctx("detaching a stream")?;
-        if done.rows_affected() == 0 {
-            return Err(Error::StreamNotFound { id });
-        }
-        Ok(())
+        self.detach_streams(&[id]).await
     }
 
     /// [`StoreTx::detach_stream`] for many streams (`ids` distinct): one statement per chunk.
     ///
     /// # Errors
-    /// [`Error::StreamNotFound`] (the first id of a chunk in which some stream was missing);
-    /// [`Error::Database`].
+    /// [`Error::StreamNotFound`] (the first id of a chunk in which some stream was missing, so
+    /// the id itself for a single stream); [`Error::Database`].
     pub async fn detach_streams(&mut self, ids: &[i64]) -> Result<()> {
         for chunk in ids.chunks(IN_CHUNK) {
             let mut b = SqlBuf::new(self.dialect);

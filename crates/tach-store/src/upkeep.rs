@@ -38,8 +38,10 @@ pub(crate) struct StatsUpkeep {
     next: AtomicU64,
     /// One `ANALYZE` at a time.
     running: AtomicBool,
-    /// `ANALYZE` statements run.
-    runs: AtomicU64,
+    /// `ANALYZE` passes started.
+    started: AtomicU64,
+    /// `ANALYZE` passes finished (with or without success).
+    finished: AtomicU64,
 }
 
 impl StatsUpkeep {
@@ -54,9 +56,14 @@ impl StatsUpkeep {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// `ANALYZE` statements this process has run.
-    pub(crate) fn runs(&self) -> u64 {
-        self.runs.load(Ordering::Relaxed)
+    /// `ANALYZE` passes this process has started.
+    pub(crate) fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// `ANALYZE` passes this process has finished.
+    pub(crate) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
     }
 
     /// Counts `events` newly committed.
@@ -68,26 +75,30 @@ impl StatsUpkeep {
 
     /// Claims the next `ANALYZE` when it is due and no other task is running one.
     pub(crate) fn claim(&self) -> bool {
-        self.enabled()
+        let claimed = self.enabled()
             && self.written.load(Ordering::Relaxed) >= self.next.load(Ordering::Relaxed)
             && self
                 .running
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+                .is_ok();
+        if claimed {
+            self.started.fetch_add(1, Ordering::Relaxed);
+        }
+        claimed
     }
 
     /// Runs the claimed `ANALYZE` on a connection of `pool` and schedules the next one. A
     /// failure is logged, not returned: stale statistics make queries slower, never wrong.
     pub(crate) async fn run(&self, pool: &AnyPool) {
         let started = std::time::Instant::now();
+        // Events written after this point count towards the next pass.
+        let written = self.written.load(Ordering::Relaxed);
         let outcome = match pool.acquire().await.ctx("acquiring a connection") {
             Ok(mut conn) => analyze(&mut conn).await,
             Err(e) => Err(e),
         };
-        let written = self.written.load(Ordering::Relaxed);
         let events = match outcome {
             Ok(events) => {
-                self.runs.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
                     events,
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -103,6 +114,7 @@ impl StatsUpkeep {
         self.next
             .store(written + MIN_EVENTS.max(events / 2), Ordering::Relaxed);
         self.running.store(false, Ordering::Release);
+        self.finished.fetch_add(1, Ordering::Release);
     }
 }
 
