@@ -630,11 +630,20 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     );
 
     // The table: one row per poison message with its reason; the huge one kept in part.
+    // Dead letters are recorded after their batch's events are committed, so the last one
+    // may still be on its way when the events are all there.
     let mut conn = AnyConnection::connect(&url).await.unwrap();
-    let rows = sqlx::query("SELECT source, reason, raw FROM dead_letters ORDER BY id")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let started = Instant::now();
+    let rows = loop {
+        let rows = sqlx::query("SELECT source, reason, raw FROM dead_letters ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        if rows.len() >= poison.len() || started.elapsed() > Duration::from_secs(30) {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     conn.close().await.ok();
     assert_eq!(rows.len(), poison.len(), "dead letters in the table");
     for (row, (raw, why)) in rows.iter().zip(&poison) {
@@ -656,14 +665,21 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     // The dead-letter queue: the same messages with their reason in a header.
     let (conn, ch) = amqp().await;
     for (raw, why) in &poison {
-        let got = ch
-            .basic_get(
-                format!("{}.dead", names.queue).as_str().into(),
-                BasicGetOptions { no_ack: true },
-            )
-            .await
-            .unwrap()
-            .expect("a dead letter in the queue");
+        // Forwarded after the table row is written: give the last one a moment.
+        let started = Instant::now();
+        let got = loop {
+            let got = ch
+                .basic_get(
+                    format!("{}.dead", names.queue).as_str().into(),
+                    BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap();
+            if got.is_some() || started.elapsed() > Duration::from_secs(30) {
+                break got.expect("a dead letter in the queue");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let headers = got.delivery.properties.headers().clone().unwrap();
         let reason = match headers.inner().get("x-tach-reason") {
             Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
