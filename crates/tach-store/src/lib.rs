@@ -11,11 +11,13 @@
 //! - [`doc`]: the JSON document that holds an event's traits, and the trait index.
 //! - [`migrate`]: the embedded, versioned migrations (one folder per backend).
 //! - [`upkeep`]: table statistics on PostgreSQL servers whose autovacuum is off.
+//! - [`checkpoint`]: WAL checkpoints of SQLite file databases, in the background.
 //!
 //! The store speaks in plain row types ([`Event`], [`NewStream`], [`StreamRow`], ...) so that it
 //! depends on no engine internals; the engine converts its own types to and from these.
 
 pub mod active_key;
+pub mod checkpoint;
 pub mod dead_letter;
 pub mod dialect;
 pub mod doc;

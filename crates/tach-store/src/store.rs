@@ -11,6 +11,8 @@ use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool};
 
+use crate::checkpoint::Checkpointer;
+
 use crate::dialect::{Backend, Dialect, parse_url, redact};
 use crate::doc::{self, IndexedTraits, index_rows};
 use crate::error::{Context, Error, Result};
@@ -77,6 +79,7 @@ pub struct ConnectOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    checkpoints: Arc<Checkpointer>,
     dialect: Dialect,
     batch_sql: Arc<BatchSql>,
     /// The database's indexed traits, read once (see [`Store::indexed_traits`]).
@@ -163,12 +166,17 @@ impl Store {
                 );
             }
         }
+        let checkpoints = Arc::new(Checkpointer::default());
+        if backend == Backend::Sqlite && !parsed.in_memory {
+            checkpoints.enable();
+        }
         Ok(Store {
             pool,
             dialect,
             batch_sql: Arc::new(BatchSql::new(dialect)),
             indexed: Arc::default(),
             upkeep,
+            checkpoints,
         })
     }
 
@@ -187,6 +195,17 @@ impl Store {
     /// Of [`Store::analyze_runs`], the passes that have finished.
     pub fn analyze_runs_finished(&self) -> u64 {
         self.upkeep.finished()
+    }
+
+    /// Background WAL checkpoints finished, and the frames they copied into the database
+    /// (SQLite file databases; see [`crate::checkpoint`]).
+    pub fn background_checkpoints(&self) -> (u64, u64) {
+        self.checkpoints.finished()
+    }
+
+    /// Whether this store checkpoints the WAL in the background (a SQLite file database).
+    pub fn checkpoints_in_background(&self) -> bool {
+        self.checkpoints.enabled()
     }
 
     /// The backend this store talks to.
@@ -209,6 +228,10 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when no connection or transaction can be had.
     pub async fn begin(&self) -> Result<StoreTx> {
+        if self.checkpoints.claim() {
+            let (checkpoints, pool) = (self.checkpoints.clone(), self.pool.clone());
+            tokio::spawn(async move { checkpoints.run(&pool).await });
+        }
         if self.upkeep.claim() {
             // ANALYZE takes no lock that writes wait for: it runs beside this transaction.
             let (upkeep, pool) = (self.upkeep.clone(), self.pool.clone());
@@ -1314,6 +1337,7 @@ async fn setup(
             // pages dirtied by many commits are then written back once, and the checkpoint's
             // fsync comes 16 times less often (replay on SQLite: 15.5 s -> 11.3 s for 200k
             // events without triggers, see BENCHMARKS.md).
+            // (Most of the copying is done by the background checkpoints of crate::checkpoint.)
             conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
         }
         Backend::Postgres => {}

@@ -1,4 +1,5 @@
-//! Table statistics on PostgreSQL servers whose autovacuum is off (`tach_store::upkeep`).
+//! Background upkeep: table statistics on PostgreSQL servers whose autovacuum is off
+//! (`tach_store::upkeep`), WAL checkpoints of SQLite files (`tach_store::checkpoint`).
 
 use tach_store::testing::{TestDb, backends};
 use tach_store::upkeep::MIN_EVENTS;
@@ -89,6 +90,47 @@ async fn sqlite_and_mysql_never_run_analyze() {
         let store = Store::connect(&db.url).await.expect("connecting");
         store.migrate().await.expect("migrating");
         assert!(!store.analyzes_tables(), "{backend}");
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_file_databases_checkpoint_the_wal_in_the_background() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let store = Store::connect(&db.url).await.expect("connecting");
+    store.migrate().await.expect("migrating");
+    assert!(store.checkpoints_in_background());
+    // Each begin() past the interval starts one; the transactions before it wrote the WAL.
+    for round in 0..4u64 {
+        store_numbered(&store, round * 1000, 1000).await;
+        tokio::time::sleep(tach_store::checkpoint::INTERVAL).await;
+    }
+    drop(store.begin().await.expect("begin"));
+    for _ in 0..300 {
+        if store.background_checkpoints().0 >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (runs, frames) = store.background_checkpoints();
+    assert!(runs >= 4, "{runs} background checkpoints");
+    assert!(
+        frames > 0,
+        "the checkpoints copied WAL frames into the database"
+    );
+    store.close().await;
+
+    // Memory databases have no WAL, and server databases none of SQLite's.
+    let memory = Store::connect("sqlite::memory:").await.expect("connecting");
+    assert!(!memory.checkpoints_in_background());
+    for backend in backends() {
+        if backend == Backend::Sqlite {
+            continue;
+        }
+        let db = TestDb::create(backend).await;
+        let store = Store::connect(&db.url).await.expect("connecting");
+        assert!(!store.checkpoints_in_background(), "{backend}");
         store.close().await;
         db.drop_db().await;
     }
