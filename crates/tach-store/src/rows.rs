@@ -293,8 +293,11 @@ pub(crate) async fn load_streams_events(
     conn: &mut AnyConnection,
     dialect: Dialect,
     stream_ids: &[i64],
+    traits: bool,
 ) -> Result<Vec<Vec<Event>>> {
     const WHAT: &str = "loading stream events";
+    // Without traits the document column is NULL: decoded as no traits, and not read.
+    let document = if traits { "e.traits" } else { "NULL" };
     let mut out: Vec<Vec<Event>> = (0..stream_ids.len()).map(|_| Vec::new()).collect();
     let position: HashMap<i64, usize> = stream_ids
         .iter()
@@ -303,12 +306,14 @@ pub(crate) async fn load_streams_events(
         .collect();
     for chunk in stream_ids.chunks(IN_CHUNK) {
         let mut b = SqlBuf::new(dialect);
-        b.push(
-            "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
-             FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
-        )
-        .params(chunk.len())
-        .push(") ORDER BY se.stream_id, e.generated, e.id");
+        b.push("SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, ")
+            .push(document)
+            .push(
+                " FROM stream_events se JOIN events e ON e.id = se.event_id \
+                 WHERE se.stream_id IN (",
+            )
+            .params(chunk.len())
+            .push(") ORDER BY se.stream_id, e.generated, e.id");
         let mut q = query(b.finish());
         for id in chunk {
             q = q.bind(*id);

@@ -800,7 +800,20 @@ impl Store {
     /// [`Error::Database`].
     pub async fn streams_events(&self, stream_ids: &[i64]) -> Result<Vec<Vec<Event>>> {
         let mut conn = self.conn().await?;
-        load_streams_events(&mut conn, self.dialect, stream_ids).await
+        load_streams_events(&mut conn, self.dialect, stream_ids, true).await
+    }
+
+    /// As [`Store::streams_events`] without the traits (each event's are empty): for pipelines
+    /// whose handlers look only at message ids, types and times.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn streams_events_without_traits(
+        &self,
+        stream_ids: &[i64],
+    ) -> Result<Vec<Vec<Event>>> {
+        let mut conn = self.conn().await?;
+        load_streams_events(&mut conn, self.dialect, stream_ids, false).await
     }
 
     /// Moves each of streams `ids` from state `from` to `to` if it is still in `from` (one

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use tach_engine::{Environment, HandlerRegistry, Pipeline, PipelineConfig, TriggerDefinition};
-use tach_store::{ClaimKind, StreamRow, StreamState};
+use tach_store::{ClaimKind, Store, StreamRow, StreamState};
 
 use crate::trigger_manager::{AddReport, TriggerManager};
 use crate::{Error, Result};
@@ -204,11 +204,16 @@ impl PipelineManager {
         let store = self.triggers.store().clone();
         // What each stream runs: its pipeline, or an outcome known without running one.
         let mut jobs: Vec<Job> = Vec::with_capacity(streams.len());
-        let mut load: Vec<i64> = Vec::new();
+        // The streams whose pipelines read traits, and those whose pipelines do not.
+        let (mut load, mut load_bare): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
         for stream in &streams {
             let job = match self.pipeline_for(stream, kind) {
                 Ok(Some((name, pipeline))) => {
-                    load.push(stream.id);
+                    if pipeline.reads_traits() {
+                        load.push(stream.id);
+                    } else {
+                        load_bare.push(stream.id);
+                    }
                     Job::Run {
                         name,
                         pipeline,
@@ -221,17 +226,25 @@ impl PipelineManager {
             };
             jobs.push(job);
         }
-        let loaded = match store.streams_events(&load).await {
+        let loaded = match load_events(&store, &load, &load_bare).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.release(&streams, report).await;
                 return Err(e.into());
             }
         };
-        let mut loaded = loaded.into_iter();
+        let (mut loaded, mut loaded_bare) = (loaded.0.into_iter(), loaded.1.into_iter());
         for job in &mut jobs {
-            if let Job::Run { events, .. } = job {
-                *events = loaded.next().unwrap_or_default();
+            if let Job::Run {
+                events, pipeline, ..
+            } = job
+            {
+                let next = if pipeline.reads_traits() {
+                    loaded.next()
+                } else {
+                    loaded_bare.next()
+                };
+                *events = next.unwrap_or_default();
             }
         }
         // Run them in order on one blocking thread, stopping after the current stream when
@@ -446,6 +459,28 @@ impl PipelineManager {
             Err(e) => Err(format!("pipeline `{name}`: {e}")),
         }
     }
+}
+
+/// The events of streams `full` with their traits, and of streams `bare` without.
+async fn load_events(
+    store: &Store,
+    full: &[i64],
+    bare: &[i64],
+) -> tach_store::Result<(
+    Vec<Vec<tach_distiller::Event>>,
+    Vec<Vec<tach_distiller::Event>>,
+)> {
+    let with = if full.is_empty() {
+        Vec::new()
+    } else {
+        store.streams_events(full).await?
+    };
+    let without = if bare.is_empty() {
+        Vec::new()
+    } else {
+        store.streams_events_without_traits(bare).await?
+    };
+    Ok((with, without))
 }
 
 /// A stream's pipeline outcome: its new events, or why it failed.

@@ -41,6 +41,12 @@ pub trait Handler: Send {
 
     /// Cleans up after a failed pipeline.
     fn rollback(&mut self, env: &Environment);
+
+    /// Whether `handle` reads the events' traits; a pipeline whose handlers all say no gets
+    /// its events without them (message id, type and time only), which is cheaper to load.
+    fn reads_traits(&self) -> bool {
+        true
+    }
 }
 
 /// Errors of handlers and of building pipelines.
@@ -311,6 +317,11 @@ impl Pipeline {
             name: definition.name.clone(),
             handlers,
         })
+    }
+
+    /// Whether any of its handlers reads the events' traits ([`Handler::reads_traits`]).
+    pub fn reads_traits(&self) -> bool {
+        self.handlers.iter().any(|(_, h)| h.reads_traits())
     }
 
     /// A pipeline of already-built handlers (tests, embedding).

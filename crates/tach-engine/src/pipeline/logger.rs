@@ -67,4 +67,8 @@ impl Handler for LoggerHandler {
     }
 
     fn rollback(&mut self, _env: &Environment) {}
+
+    fn reads_traits(&self) -> bool {
+        false
+    }
 }

@@ -851,3 +851,14 @@ fn the_usage_handler_returns_new_events_and_fills_the_environment() {
         json!(outcome.new_events[0].message_id)
     );
 }
+
+#[test]
+fn a_pipeline_reads_traits_when_any_of_its_handlers_does() {
+    let registry = HandlerRegistry::with_builtins();
+    let config = parse("logs: [logger]\nusage: [logger, usage]\n").expect("parses");
+    let build = |name: &str| {
+        Pipeline::build(config.get(name).expect("defined"), &registry).expect("builds")
+    };
+    assert!(!build("logs").reads_traits(), "the logger reads no traits");
+    assert!(build("usage").reads_traits(), "usage reads them");
+}

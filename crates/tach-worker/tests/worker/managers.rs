@@ -352,3 +352,74 @@ async fn a_failing_pipeline_leaves_the_stream_in_error_and_reset_retries_it() {
     })
     .await;
 }
+
+/// A handler that records the traits of the events it is given (for each stream, in order).
+struct Recorder {
+    reads_traits: bool,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, usize)>>>>,
+}
+
+impl tach_engine::Handler for Recorder {
+    fn handle(
+        &mut self,
+        events: Vec<Event>,
+        _env: &mut tach_engine::Environment,
+    ) -> Result<Vec<Event>, tach_engine::HandlerError> {
+        let seen = events
+            .iter()
+            .map(|e| (e.message_id.clone(), e.traits.len()))
+            .collect();
+        self.seen.lock().unwrap().push(seen);
+        Ok(events)
+    }
+
+    fn commit(&mut self, _env: &tach_engine::Environment) -> Result<(), tach_engine::HandlerError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self, _env: &tach_engine::Environment) {}
+
+    fn reads_traits(&self) -> bool {
+        self.reads_traits
+    }
+}
+
+#[tokio::test]
+async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
+    on_all_backends(async |store: Store, _db| {
+        for (reads_traits, traits) in [(false, 0), (true, 1)] {
+            let seen = std::sync::Arc::default();
+            let mut setup = setup();
+            let mut registry = tach_engine::HandlerRegistry::with_builtins();
+            let recorded = std::sync::Arc::clone(&seen);
+            registry.register("logger", move |_params: &serde_json::Value| {
+                Ok(Box::new(Recorder {
+                    reads_traits,
+                    seen: std::sync::Arc::clone(&recorded),
+                }) as Box<dyn tach_engine::Handler>)
+            });
+            setup.registry = std::sync::Arc::new(registry);
+            let mut pm = setup.pipeline_manager(store.clone());
+            let (a, b) = (format!("a-{reads_traits}"), format!("b-{reads_traits}"));
+            let request = format!("r-{reads_traits}");
+            pm.trigger_manager()
+                .add_events(
+                    vec![
+                        request_event(&a, "x.start", &request, t0()),
+                        request_event(&b, "x.end", &request, t0() + Duration::seconds(1)),
+                    ],
+                    t0(),
+                )
+                .await
+                .unwrap();
+            let pass = pm
+                .run_until_idle(t0() + Duration::minutes(1))
+                .await
+                .unwrap();
+            assert_eq!(pass.fired, 1);
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(seen, vec![vec![(a, traits), (b, traits)]], "{reads_traits}");
+        }
+    })
+    .await;
+}
