@@ -353,10 +353,13 @@ async fn a_failing_pipeline_leaves_the_stream_in_error_and_reset_retries_it() {
     .await;
 }
 
+/// For each stream a pipeline ran on, the message ids of its events and their trait counts.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, usize)>>>>;
+
 /// A handler that records the traits of the events it is given (for each stream, in order).
 struct Recorder {
     reads_traits: bool,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, usize)>>>>,
+    seen: Seen,
 }
 
 impl tach_engine::Handler for Recorder {
@@ -388,7 +391,7 @@ impl tach_engine::Handler for Recorder {
 async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
     on_all_backends(async |store: Store, _db| {
         for (reads_traits, traits) in [(false, 0), (true, 1)] {
-            let seen = std::sync::Arc::default();
+            let seen = Seen::default();
             let mut setup = setup();
             let mut registry = tach_engine::HandlerRegistry::with_builtins();
             let recorded = std::sync::Arc::clone(&seen);
