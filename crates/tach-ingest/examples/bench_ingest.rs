@@ -35,6 +35,21 @@ struct Args {
     no_triggers: bool,
 }
 
+const USAGE: &str = "usage: bench_ingest [--source amqp|kafka] [--db sqlite|postgres] \
+                     [--count N] [--batch N] [--tach PATH] [--no-triggers]";
+
+/// Prints `problem` and the usage, then exits 2.
+fn usage_error(problem: &str) -> ! {
+    eprintln!("bench_ingest: {problem}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| usage_error(&format!("{flag}: `{value}` is not a number")))
+}
+
 fn args() -> Args {
     let mut a = Args {
         source: "amqp".into(),
@@ -46,21 +61,34 @@ fn args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--no-triggers" {
-            a.no_triggers = true;
-            continue;
-        }
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
-            "--source" => a.source = value,
-            "--db" => a.db = value,
-            "--count" => a.count = value.parse().expect("--count N"),
-            "--batch" => a.batch = value.parse().expect("--batch N"),
+            "--no-triggers" => {
+                a.no_triggers = true;
+                continue;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => {}
+        }
+        let value = it
+            .next()
+            .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--source" if value == "amqp" || value == "kafka" => a.source = value,
+            "--db" if value == "sqlite" || value == "postgres" => a.db = value,
+            "--source" | "--db" => usage_error(&format!("{flag}: unknown `{value}`")),
+            "--count" => a.count = number(&flag, &value),
+            "--batch" => a.batch = number(&flag, &value),
             "--tach" => a.tach = PathBuf::from(value),
-            other => panic!("unknown flag {other}"),
+            other => usage_error(&format!("unknown flag {other}")),
         }
     }
-    a.tach = a.tach.canonicalize().expect("--tach: the tach binary");
+    a.tach = a
+        .tach
+        .canonicalize()
+        .unwrap_or_else(|e| usage_error(&format!("--tach {}: {e}", a.tach.display())));
     a
 }
 

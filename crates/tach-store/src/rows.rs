@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use crate::dialect::Dialect;
 use crate::error::{Context, Error, Result};
-use crate::sql::{AnyQuery, SqlBuf, from_micros, micros, query};
+use crate::sql::{AnyQuery, from_micros, micros, query, with_ids};
 use crate::store::DeadLetter;
 use crate::types::{DistValue, Event, StreamRow, StreamState, Trait, TraitValue, type_code};
 
@@ -202,17 +202,13 @@ pub(crate) async fn load_legacy_traits(
         .collect();
     let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut b = SqlBuf::new(dialect);
-        b.push(
+        let q = with_ids(
+            dialect,
             "SELECT event_id, name, type, t_string, t_int, t_float, t_datetime FROM traits \
              WHERE event_id IN (",
+            chunk,
+            ") ORDER BY event_id, name",
         );
-        b.params(chunk.len());
-        b.push(") ORDER BY event_id, name");
-        let mut q = query(b.finish());
-        for id in chunk {
-            q = q.bind(*id);
-        }
         let rows = q.fetch_all(&mut *conn).await.ctx("loading traits")?;
         for row in &rows {
             let event_id: i64 = get(row, 0, WHAT)?;
@@ -238,17 +234,13 @@ pub(crate) async fn load_dist_traits(
     let index: HashMap<i64, usize> = streams.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let ids: Vec<i64> = streams.iter().map(|s| s.id).collect();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut b = SqlBuf::new(dialect);
-        b.push(
+        let q = with_ids(
+            dialect,
             "SELECT stream_id, name, type, t_string, t_int, t_float, t_datetime, t_end \
              FROM dist_traits WHERE stream_id IN (",
+            chunk,
+            ") ORDER BY stream_id, name",
         );
-        b.params(chunk.len());
-        b.push(") ORDER BY stream_id, name");
-        let mut q = query(b.finish());
-        for id in chunk {
-            q = q.bind(*id);
-        }
         let rows = q
             .fetch_all(&mut *conn)
             .await
@@ -297,7 +289,13 @@ pub(crate) async fn load_streams_events(
 ) -> Result<Vec<Vec<Event>>> {
     const WHAT: &str = "loading stream events";
     // Without traits the document column is NULL: decoded as no traits, and not read.
-    let document = if traits { "e.traits" } else { "NULL" };
+    let head = if traits {
+        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
+         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN ("
+    } else {
+        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, NULL \
+         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN ("
+    };
     let mut out: Vec<Vec<Event>> = (0..stream_ids.len()).map(|_| Vec::new()).collect();
     let position: HashMap<i64, usize> = stream_ids
         .iter()
@@ -305,19 +303,12 @@ pub(crate) async fn load_streams_events(
         .map(|(i, id)| (*id, i))
         .collect();
     for chunk in stream_ids.chunks(IN_CHUNK) {
-        let mut b = SqlBuf::new(dialect);
-        b.push("SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, ")
-            .push(document)
-            .push(
-                " FROM stream_events se JOIN events e ON e.id = se.event_id \
-                 WHERE se.stream_id IN (",
-            )
-            .params(chunk.len())
-            .push(") ORDER BY se.stream_id, e.generated, e.id");
-        let mut q = query(b.finish());
-        for id in chunk {
-            q = q.bind(*id);
-        }
+        let q = with_ids(
+            dialect,
+            head,
+            chunk,
+            ") ORDER BY se.stream_id, e.generated, e.id",
+        );
         let rows = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
         let events = decode_events(&rows, 1)?;
         for (row, (_, event)) in rows.iter().zip(events) {

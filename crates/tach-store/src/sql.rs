@@ -42,6 +42,27 @@ pub(crate) fn sql(dialect: Dialect, template: &'static str) -> Cow<'static, str>
     Cow::Owned(out)
 }
 
+/// The statement `head` + one marker per id + `tail`, with `ids` bound in order: the
+/// `... WHERE id IN (` lists of the store. `tail` may hold more `?` markers (numbered after the
+/// ids), which the caller binds next.
+pub(crate) fn with_ids(dialect: Dialect, head: &str, ids: &[i64], tail: &'static str) -> AnyQuery {
+    let sql = ids_sql(dialect, head, ids.len(), tail);
+    ids.iter().fold(query(sql), |q, id| q.bind(*id))
+}
+
+/// The SQL of [`with_ids`] for `count` ids.
+fn ids_sql(dialect: Dialect, head: &str, count: usize, tail: &str) -> String {
+    let mut b = SqlBuf::new(dialect);
+    b.push(head).params(count);
+    for part in tail.split_inclusive('?') {
+        match part.strip_suffix('?') {
+            Some(text) => b.push(text).param(),
+            None => b.push(part),
+        };
+    }
+    b.finish()
+}
+
 /// Incrementally built SQL that numbers its parameter markers for the dialect.
 pub(crate) struct SqlBuf {
     sql: String,
@@ -260,6 +281,19 @@ mod tests {
         let pg = Dialect::new(Backend::Postgres);
         assert_eq!(sql(pg, "a = ? AND b = ?"), "a = $1 AND b = $2");
         assert_eq!(sql(Dialect::new(Backend::MySql), "a = ?"), "a = ?");
+    }
+
+    #[test]
+    fn id_lists_number_the_markers_of_the_tail_after_the_ids() {
+        let (head, tail) = ("SELECT id FROM streams WHERE id IN (", ") AND state = ?");
+        assert_eq!(
+            ids_sql(Dialect::new(Backend::Postgres), head, 3, tail),
+            "SELECT id FROM streams WHERE id IN ($1, $2, $3) AND state = $4"
+        );
+        assert_eq!(
+            ids_sql(Dialect::new(Backend::Sqlite), head, 2, ")"),
+            "SELECT id FROM streams WHERE id IN (?, ?)"
+        );
     }
 
     #[test]

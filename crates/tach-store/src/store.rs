@@ -23,7 +23,7 @@ use crate::rows::{
     DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, load_dist_traits,
     load_legacy_traits, load_stream_events, load_streams_events,
 };
-use crate::sql::{AnyQuery, BatchSql, SqlBuf, micros, query, sql};
+use crate::sql::{AnyQuery, BatchSql, SqlBuf, micros, query, sql, with_ids};
 use crate::tx::{StoreTx, insert_index_rows};
 use crate::types::{Event, StreamRow, StreamState, Trait};
 use crate::upkeep::{self, StatsUpkeep};
@@ -856,7 +856,7 @@ impl Store {
                 .await
                 .ctx("changing the state of streams")?;
             if done.rows_affected() != chunk.len() as u64 {
-                unchanged.extend(self.not_in_state(chunk, to).await?);
+                unchanged.extend(self.streams_not_in(chunk, Some(to)).await?);
             }
         }
         Ok(unchanged)
@@ -870,50 +870,32 @@ impl Store {
     pub async fn delete_streams(&self, ids: &[i64]) -> Result<Vec<i64>> {
         let mut missing = Vec::new();
         for chunk in ids.chunks(IN_CHUNK) {
-            let mut b = SqlBuf::new(self.dialect);
-            b.push("DELETE FROM streams WHERE id IN (")
-                .params(chunk.len())
-                .push(")");
-            let mut q = query(b.finish());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let done = q.execute(&self.pool).await.ctx("deleting streams")?;
+            let done = with_ids(
+                self.dialect,
+                "DELETE FROM streams WHERE id IN (",
+                chunk,
+                ")",
+            )
+            .execute(&self.pool)
+            .await
+            .ctx("deleting streams")?;
             if done.rows_affected() != chunk.len() as u64 {
-                let mut b = SqlBuf::new(self.dialect);
-                b.push("SELECT id FROM streams WHERE id IN (")
-                    .params(chunk.len())
-                    .push(")");
-                let mut q = query(b.finish());
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                let rows = q.fetch_all(&self.pool).await.ctx("deleting streams")?;
-                let still: std::collections::HashSet<i64> = rows
-                    .iter()
-                    .map(|r| r.try_get::<i64, _>(0))
-                    .collect::<std::result::Result<_, _>>()
-                    .ctx("deleting streams")?;
                 // Those still there were deleted by no one: they were not ours to delete
                 // either way; report the ones that had already gone.
-                missing.extend(chunk.iter().copied().filter(|id| !still.contains(id)));
+                missing.extend(self.streams_not_in(chunk, None).await?);
             }
         }
         Ok(missing)
     }
 
     /// The ids among `ids` whose stream is not (or no longer) in state `state`.
-    async fn not_in_state(&self, ids: &[i64], state: StreamState) -> Result<Vec<i64>> {
-        let mut b = SqlBuf::new(self.dialect);
-        b.push("SELECT id FROM streams WHERE state = ")
-            .param()
-            .push(" AND id IN (")
-            .params(ids.len())
-            .push(")");
-        let mut q = query(b.finish()).bind(state.code());
-        for id in ids {
-            q = q.bind(*id);
-        }
+    /// Of streams `ids`, those not in `state`, or with `None` those that do not exist.
+    async fn streams_not_in(&self, ids: &[i64], state: Option<StreamState>) -> Result<Vec<i64>> {
+        const HEAD: &str = "SELECT id FROM streams WHERE id IN (";
+        let q = match state {
+            Some(state) => with_ids(self.dialect, HEAD, ids, ") AND state = ?").bind(state.code()),
+            None => with_ids(self.dialect, HEAD, ids, ")"),
+        };
         let rows = q
             .fetch_all(&self.pool)
             .await
@@ -1063,15 +1045,7 @@ impl Store {
         let mut deleted = 0;
         for chunk in ids.chunks(500) {
             // Stream links go by ON DELETE CASCADE.
-            let mut b = SqlBuf::new(self.dialect);
-            b.push("DELETE FROM events WHERE id IN (")
-                .params(chunk.len())
-                .push(")");
-            let mut q = query(b.finish());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            deleted += q
+            deleted += with_ids(self.dialect, "DELETE FROM events WHERE id IN (", chunk, ")")
                 .execute(tx.conn())
                 .await
                 .ctx("trimming events")?

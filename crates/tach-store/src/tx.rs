@@ -12,7 +12,7 @@ use crate::dialect::{Backend, Dialect};
 use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Error, Result};
 use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream};
-use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql};
+use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql, with_ids};
 use crate::store::sql_owned;
 use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate};
 use crate::upkeep::StatsUpkeep;
@@ -615,15 +615,11 @@ impl StoreTx {
     /// the id itself for a single stream); [`Error::Database`].
     pub async fn detach_streams(&mut self, ids: &[i64]) -> Result<()> {
         for chunk in ids.chunks(IN_CHUNK) {
-            let mut b = SqlBuf::new(self.dialect);
-            b.push("UPDATE streams SET active_key = NULL WHERE id IN (")
-                .params(chunk.len())
-                .push(")");
-            let mut q = query(b.finish());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let done = q.execute(&mut *self.tx).await.ctx("detaching streams")?;
+            let sql = "UPDATE streams SET active_key = NULL WHERE id IN (";
+            let done = with_ids(self.dialect, sql, chunk, ")")
+                .execute(&mut *self.tx)
+                .await
+                .ctx("detaching streams")?;
             if done.rows_affected() != chunk.len() as u64 {
                 return Err(Error::StreamNotFound { id: chunk[0] });
             }
