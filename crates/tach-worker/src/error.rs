@@ -53,9 +53,6 @@ pub enum Error {
         /// What happened to the task.
         reason: String,
     },
-    /// A bug: an invariant of the trigger manager did not hold (the batch is rolled back).
-    #[error("internal error in the trigger manager: {0}")]
-    Internal(String),
 }
 
 impl Error {

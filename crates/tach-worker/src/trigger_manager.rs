@@ -92,26 +92,25 @@ struct KeyInfo {
 
 /// A stream touched by the current batch.
 struct Slot {
+    /// Its id; 0 for a successor until it is written.
     id: i64,
     progress: StreamProgress,
     /// Its row needs an update at the end of the batch.
     dirty: bool,
+    /// Its generation: 0 for a stored or newly created stream, n + 1 for the successor of a
+    /// stream of generation n.
+    generation: u32,
 }
 
 /// A stream opened within a batch because the key's previous stream expired there.
 struct Successor {
     /// Its key (index into the batch's keys).
     key: usize,
-    /// 1 for the successor of a stored or newly created stream, n + 1 for that of a successor
-    /// of generation n.
+    /// Its slot, and the slot of the stream it replaces (indexes into the batch's slots).
+    slot: usize,
+    predecessor: usize,
+    /// Its slot's generation (successors are written in generation order).
     generation: u32,
-    /// The id of the stream it replaces (negative: a successor).
-    predecessor: i64,
-}
-
-/// The index into the successors of a provisional (negative) slot id.
-fn successor_index(id: i64) -> Option<usize> {
-    (id < 0).then(|| usize::try_from(-id - 1).unwrap_or(usize::MAX))
 }
 
 /// Stores events and assigns them to streams; see the module documentation.
@@ -236,63 +235,46 @@ impl TriggerManager {
 
     /// Writes the successors of streams that expired within the batch, one generation at a
     /// time: their predecessors release the keys (one statement), then the successors take them
-    /// (one multi-row insert), each with the state it reached by the end of the batch. Returns
-    /// each successor's id.
+    /// (one multi-row insert), each with the state it reached by the end of the batch. Sets
+    /// each successor's id in its slot.
     async fn write_successors(
         &self,
         tx: &mut StoreTx,
         keys: &[KeyInfo],
-        successors: &[Successor],
-        slots: &[Option<Slot>],
-        retired: &[Slot],
-    ) -> Result<Vec<i64>> {
-        let mut real = vec![0_i64; successors.len()];
-        if successors.is_empty() {
-            return Ok(real);
-        }
-        let mut progress: Vec<Option<&StreamProgress>> = vec![None; successors.len()];
-        for slot in slots.iter().flatten().chain(retired) {
-            if let Some(p) = successor_index(slot.id) {
-                progress[p] = Some(&slot.progress);
-            }
-        }
-        let mut order: Vec<usize> = (0..successors.len()).collect();
-        order.sort_by_key(|&p| successors[p].generation);
-        for members in order.chunk_by(|&a, &b| successors[a].generation == successors[b].generation)
-        {
-            let predecessors: Vec<i64> = members
+        successors: &mut [Successor],
+        slots: &mut [Slot],
+    ) -> Result<()> {
+        successors.sort_by_key(|s| s.generation);
+        for members in successors.chunk_by(|a, b| a.generation == b.generation) {
+            // Earlier generations are written: every predecessor has its id.
+            let predecessors: Vec<i64> = members.iter().map(|s| slots[s.predecessor].id).collect();
+            tx.detach_streams(&predecessors).await?;
+            let news = members
                 .iter()
-                .map(|&p| {
-                    let id = successors[p].predecessor;
-                    successor_index(id).map_or(id, |q| real[q])
+                .map(|s| {
+                    let info = &keys[s.key];
+                    let progress = &slots[s.slot].progress;
+                    convert::new_stream(
+                        &self.triggers[info.trigger].name,
+                        &info.key,
+                        &info.values,
+                        progress,
+                    )
                 })
                 .collect();
-            tx.detach_streams(&predecessors).await?;
-            let mut news = Vec::with_capacity(members.len());
-            for &p in members {
-                let info = &keys[successors[p].key];
-                let Some(progress) = progress[p] else {
-                    return Err(Error::Internal(format!(
-                        "the state of stream successor {p} was lost"
-                    )));
-                };
-                news.push(convert::new_stream(
-                    &self.triggers[info.trigger].name,
-                    &info.key,
-                    &info.values,
-                    progress,
-                ));
-            }
             let rows = tx.insert_streams_deferred(news).await?;
-            for (&p, row) in members.iter().zip(rows) {
-                let info = &keys[successors[p].key];
+            for (s, row) in members.iter().zip(rows) {
                 let Some(row) = row else {
+                    let info = &keys[s.key];
                     return Err(lost_race(&self.triggers[info.trigger], &info.key));
                 };
-                real[p] = row.id;
+                let slot = &mut slots[s.slot];
+                slot.id = row.id;
+                // Written with its final state: no update.
+                slot.dirty = false;
             }
         }
-        Ok(real)
+        Ok(())
     }
 
     /// One attempt: match every new event first (pure), then lock or open the streams of the
@@ -355,7 +337,9 @@ impl TriggerManager {
             .map(|info| (triggers[info.trigger].name.as_str(), info.key.as_str()))
             .collect();
         let mut stored = tx.lock_active_streams(&pairs).await?;
-        let mut slots: Vec<Option<Slot>> = (0..keys.len()).map(|_| None).collect();
+        // Every stream the batch touches, and each key's current one (an index into them).
+        let mut slots: Vec<Slot> = Vec::with_capacity(keys.len());
+        let mut current: Vec<Option<usize>> = vec![None; keys.len()];
         // Keys with no open stream (or whose stream just expired) get theirs in one multi-row
         // insert, in key order.
         let mut fresh: Vec<(usize, StreamProgress, bool)> = Vec::new();
@@ -369,7 +353,8 @@ impl TriggerManager {
             if let Some(row) = stored[k].take() {
                 let event = &events[info.first];
                 if let Some(slot) = continue_stream(trigger, &row, event, at, debug, &mut report)? {
-                    slots[k] = Some(slot);
+                    current[k] = Some(slots.len());
+                    slots.push(slot);
                     continue;
                 }
                 expired.push(row.id);
@@ -393,64 +378,67 @@ impl TriggerManager {
             let Some(row) = row else {
                 return Err(lost_race(&triggers[info.trigger], &info.key));
             };
-            slots[k] = Some(created(row.id, progress, ready, debug, &mut report));
+            current[k] = Some(slots.len());
+            slots.push(created(row.id, progress, ready, 0, debug, &mut report));
         }
 
         // Adding: the other events, in order. A stream whose expiry passes within the batch is
-        // replaced by a successor that exists only in memory until the end (a negative id that
-        // indexes `successors`); they are written one generation at a time below.
-        let mut retired: Vec<Slot> = Vec::new();
+        // replaced by a successor that exists only in memory until the end; they are written
+        // one generation at a time below, and the links (made to slots) then get their ids.
         let mut successors: Vec<Successor> = Vec::new();
-        let mut links: Vec<(i64, i64)> = Vec::with_capacity(matches.len());
+        let mut links: Vec<(usize, i64)> = Vec::with_capacity(matches.len());
         for (i, k) in matches {
             let Some(event_id) = ids[i] else { continue };
             let info = &keys[k];
-            let Some(slot) = slots[k].as_mut() else {
+            let Some(mut at) = current[k] else {
                 continue;
             };
             if i != info.first {
                 let trigger = &triggers[info.trigger];
                 let debug = self.counters.trigger_mut(info.trigger);
                 let now = nows[i];
+                let slot = &mut slots[at];
                 if slot.progress.accepts_at(now) {
                     let added = slot.progress.add(trigger, &events[i], now, Some(debug))?;
                     slot.dirty = true;
                     report.ready_to_fire += u64::from(added.ready_to_fire);
                 } else {
                     report.streams_detached += 1;
+                    let generation = slot.generation + 1;
                     let (progress, added) =
                         StreamProgress::start(trigger, &events[i], now, Some(&mut *debug))?;
-                    let generation = match successor_index(slot.id) {
-                        Some(p) => successors[p].generation + 1,
-                        None => 1,
-                    };
+                    let next = created(
+                        0,
+                        progress,
+                        added.ready_to_fire,
+                        generation,
+                        debug,
+                        &mut report,
+                    );
                     successors.push(Successor {
                         key: k,
+                        slot: slots.len(),
+                        predecessor: at,
                         generation,
-                        predecessor: slot.id,
                     });
-                    let id = -(successors.len() as i64);
-                    let next = created(id, progress, added.ready_to_fire, debug, &mut report);
-                    retired.push(std::mem::replace(slot, next));
+                    at = slots.len();
+                    current[k] = Some(at);
+                    slots.push(next);
                 }
             }
-            links.push((slot.id, event_id));
+            links.push((at, event_id));
         }
-        let real = self
-            .write_successors(&mut tx, &keys, &successors, &slots, &retired)
+        self.write_successors(&mut tx, &keys, &mut successors, &mut slots)
             .await?;
-        let resolve = |id: i64| successor_index(id).map_or(id, |p| real[p]);
-        for link in &mut links {
-            link.0 = resolve(link.0);
-        }
+        let links: Vec<(i64, i64)> = links
+            .into_iter()
+            .map(|(at, event_id)| (slots[at].id, event_id))
+            .collect();
         report.stream_events = links.len() as u64;
         tx.add_stream_events(&links).await?;
-        // Successors were written with their final state.
         let updates: Vec<_> = slots
             .iter()
-            .flatten()
-            .chain(&retired)
-            .filter(|s| s.dirty && s.id > 0)
+            .filter(|s| s.dirty)
             .map(|slot| convert::stream_update(slot.id, &slot.progress))
             .collect();
         tx.update_streams(&updates).await?;
@@ -465,6 +453,7 @@ fn created(
     id: i64,
     progress: StreamProgress,
     ready_to_fire: bool,
+    generation: u32,
     debug: &mut TriggerDebug,
     report: &mut AddReport,
 ) -> Slot {
@@ -475,6 +464,7 @@ fn created(
         id,
         progress,
         dirty: false,
+        generation,
     }
 }
 
@@ -510,5 +500,6 @@ fn continue_stream(
         id: row.id,
         progress,
         dirty: true,
+        generation: 0,
     }))
 }
