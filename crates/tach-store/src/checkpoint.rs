@@ -28,11 +28,25 @@ pub(crate) struct Checkpointer {
     running: AtomicBool,
     /// When the last one started.
     last: Mutex<Option<Instant>>,
-    /// Checkpoints finished.
-    finished: AtomicU64,
-    /// WAL frames the finished checkpoints copied into the database.
+    /// Checkpoints that succeeded.
+    succeeded: AtomicU64,
+    /// Frames of the log in the database after the last one that succeeded.
     frames: AtomicU64,
+    /// When a failure was last logged at WARN (failures repeat every interval).
+    last_warning: Mutex<Option<Instant>>,
 }
+
+/// Clears the running flag however the checkpoint ends (also when its task is dropped).
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The least time between two WARN lines about failed checkpoints.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl Checkpointer {
     /// Turns background checkpoints on.
@@ -45,10 +59,10 @@ impl Checkpointer {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Checkpoints finished, and the WAL frames they copied.
-    pub(crate) fn finished(&self) -> (u64, u64) {
+    /// Checkpoints that succeeded, and the frames of the log in the database after the last.
+    pub(crate) fn succeeded(&self) -> (u64, u64) {
         (
-            self.finished.load(Ordering::Acquire),
+            self.succeeded.load(Ordering::Acquire),
             self.frames.load(Ordering::Acquire),
         )
     }
@@ -73,25 +87,43 @@ impl Checkpointer {
         true
     }
 
-    /// Runs the claimed checkpoint on a connection of `pool`. A failure is logged, not
-    /// returned: the writer's own autocheckpoint remains.
+    /// Runs the claimed checkpoint on a connection of `pool`. A failure is logged (at WARN at
+    /// most every minute), not returned: the writer's own autocheckpoint remains.
     pub(crate) async fn run(&self, pool: &AnyPool) {
+        let _running = Running(&self.running);
+        if pool.is_closed() {
+            return;
+        }
         let outcome = match pool.acquire().await.ctx("acquiring a connection") {
             Ok(mut conn) => checkpoint(&mut conn).await,
             Err(e) => Err(e),
         };
         match outcome {
             Ok(frames) => {
-                self.frames.fetch_add(frames, Ordering::AcqRel);
+                self.frames.store(frames, Ordering::Release);
+                self.succeeded.fetch_add(1, Ordering::AcqRel);
             }
-            Err(e) => tracing::debug!(error = %e, "A background WAL checkpoint failed."),
+            Err(_) if pool.is_closed() => {}
+            Err(e) => {
+                let warn = self.last_warning.lock().is_ok_and(|mut last| {
+                    let due = last.is_none_or(|at| at.elapsed() >= WARN_EVERY);
+                    if due {
+                        *last = Some(Instant::now());
+                    }
+                    due
+                });
+                if warn {
+                    tracing::warn!(error = %e,
+                        "A background WAL checkpoint failed; the writer still checkpoints itself.");
+                } else {
+                    tracing::debug!(error = %e, "A background WAL checkpoint failed.");
+                }
+            }
         }
-        self.running.store(false, Ordering::Release);
-        self.finished.fetch_add(1, Ordering::Release);
     }
 }
 
-/// Runs a passive checkpoint; returns the frames it copied into the database.
+/// Runs a passive checkpoint; returns how many frames of the log are now in the database.
 async fn checkpoint(conn: &mut AnyConnection) -> Result<u64> {
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(&mut *conn)

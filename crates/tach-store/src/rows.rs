@@ -279,8 +279,9 @@ pub(crate) async fn load_stream_events(
         .collect())
 }
 
-/// The events of each of `stream_ids` (in that order) with their traits, each list sorted by
-/// timestamp (then id), in one statement per chunk of streams.
+/// The events of each of `stream_ids` (in that order), with their traits when `traits` (else
+/// each event's are empty), each list sorted by timestamp (then id), in one statement per chunk
+/// of streams.
 pub(crate) async fn load_streams_events(
     conn: &mut AnyConnection,
     dialect: Dialect,

@@ -43,8 +43,8 @@ pub(crate) fn sql(dialect: Dialect, template: &'static str) -> Cow<'static, str>
 }
 
 /// The statement `head` + one marker per id + `tail`, with `ids` bound in order: the
-/// `... WHERE id IN (` lists of the store. `tail` may hold more `?` markers (numbered after the
-/// ids), which the caller binds next.
+/// `... WHERE id IN (` lists of the store. `head` holds no parameter markers; `tail` may hold
+/// more `?` markers (numbered after the ids), which the caller binds next.
 pub(crate) fn with_ids(dialect: Dialect, head: &str, ids: &[i64], tail: &'static str) -> AnyQuery {
     let sql = ids_sql(dialect, head, ids.len(), tail);
     ids.iter().fold(query(sql), |q, id| q.bind(*id))

@@ -134,8 +134,9 @@ impl Store {
         let parsed = parse_url(url)?;
         let backend = parsed.backend;
         let mmap = options.sqlite_mmap_bytes;
+        let max_connections = options.max_connections.unwrap_or(10).max(1);
         let mut options = AnyPoolOptions::new()
-            .max_connections(options.max_connections.unwrap_or(10).max(1))
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move { setup(conn, backend, mmap).await })
@@ -167,7 +168,8 @@ impl Store {
             }
         }
         let checkpoints = Arc::new(Checkpointer::default());
-        if backend == Backend::Sqlite && !parsed.in_memory {
+        // With one connection the checkpoint would make the writer wait for it.
+        if backend == Backend::Sqlite && !parsed.in_memory && max_connections >= 2 {
             checkpoints.enable();
         }
         Ok(Store {
@@ -197,13 +199,14 @@ impl Store {
         self.upkeep.finished()
     }
 
-    /// Background WAL checkpoints finished, and the frames they copied into the database
-    /// (SQLite file databases; see [`crate::checkpoint`]).
+    /// Background WAL checkpoints that succeeded, and how many of the log's frames were in the
+    /// database after the last one (SQLite file databases; see [`crate::checkpoint`]).
     pub fn background_checkpoints(&self) -> (u64, u64) {
-        self.checkpoints.finished()
+        self.checkpoints.succeeded()
     }
 
-    /// Whether this store checkpoints the WAL in the background (a SQLite file database).
+    /// Whether this store checkpoints the WAL in the background (a SQLite file database with a
+    /// pool of at least two connections).
     pub fn checkpoints_in_background(&self) -> bool {
         self.checkpoints.enabled()
     }
@@ -888,7 +891,6 @@ impl Store {
         Ok(missing)
     }
 
-    /// The ids among `ids` whose stream is not (or no longer) in state `state`.
     /// Of streams `ids`, those not in `state`, or with `None` those that do not exist.
     async fn streams_not_in(&self, ids: &[i64], state: Option<StreamState>) -> Result<Vec<i64>> {
         const HEAD: &str = "SELECT id FROM streams WHERE id IN (";

@@ -209,7 +209,8 @@ impl PipelineManager {
         for stream in &streams {
             let job = match self.pipeline_for(stream, kind) {
                 Ok(Some((name, pipeline))) => {
-                    if pipeline.reads_traits() {
+                    let traits = pipeline.reads_traits();
+                    if traits {
                         load.push(stream.id);
                     } else {
                         load_bare.push(stream.id);
@@ -217,6 +218,7 @@ impl PipelineManager {
                     Job::Run {
                         name,
                         pipeline,
+                        traits,
                         events: Vec::new(),
                         env: Environment::new(stream.id, stream.trigger_name.clone()),
                     }
@@ -235,11 +237,8 @@ impl PipelineManager {
         };
         let (mut loaded, mut loaded_bare) = (loaded.0.into_iter(), loaded.1.into_iter());
         for job in &mut jobs {
-            if let Job::Run {
-                events, pipeline, ..
-            } = job
-            {
-                let next = if pipeline.reads_traits() {
+            if let Job::Run { events, traits, .. } = job {
+                let next = if *traits {
                     loaded.next()
                 } else {
                     loaded_bare.next()
@@ -263,6 +262,7 @@ impl PipelineManager {
                         mut pipeline,
                         events,
                         mut env,
+                        ..
                     } => {
                         let outcome = pipeline.run(events, &mut env);
                         match outcome.failure {
@@ -492,6 +492,8 @@ enum Job {
     Run {
         name: String,
         pipeline: Pipeline,
+        /// Whether its events were loaded with their traits.
+        traits: bool,
         events: Vec<tach_distiller::Event>,
         env: Environment,
     },

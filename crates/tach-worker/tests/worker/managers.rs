@@ -387,21 +387,29 @@ impl tach_engine::Handler for Recorder {
     }
 }
 
+/// The built-in handlers with `logger` replaced by a [`Recorder`] into `seen`.
+fn recording_logger(
+    reads_traits: bool,
+    seen: &Seen,
+) -> std::sync::Arc<tach_engine::HandlerRegistry> {
+    let mut registry = tach_engine::HandlerRegistry::with_builtins();
+    let seen = std::sync::Arc::clone(seen);
+    registry.register("logger", move |_params: &serde_json::Value| {
+        Ok(Box::new(Recorder {
+            reads_traits,
+            seen: std::sync::Arc::clone(&seen),
+        }) as Box<dyn tach_engine::Handler>)
+    });
+    std::sync::Arc::new(registry)
+}
+
 #[tokio::test]
 async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
     on_all_backends(async |store: Store, _db| {
         for (reads_traits, traits) in [(false, 0), (true, 1)] {
             let seen = Seen::default();
             let mut setup = setup();
-            let mut registry = tach_engine::HandlerRegistry::with_builtins();
-            let recorded = std::sync::Arc::clone(&seen);
-            registry.register("logger", move |_params: &serde_json::Value| {
-                Ok(Box::new(Recorder {
-                    reads_traits,
-                    seen: std::sync::Arc::clone(&recorded),
-                }) as Box<dyn tach_engine::Handler>)
-            });
-            setup.registry = std::sync::Arc::new(registry);
+            setup.registry = recording_logger(reads_traits, &seen);
             let mut pm = setup.pipeline_manager(store.clone());
             let (a, b) = (format!("a-{reads_traits}"), format!("b-{reads_traits}"));
             let request = format!("r-{reads_traits}");
@@ -423,6 +431,33 @@ async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
             let seen = seen.lock().unwrap().clone();
             assert_eq!(seen, vec![vec![(a, traits), (b, traits)]], "{reads_traits}");
         }
+
+        // One pass over both kinds: an event in an instance_usage stream (whose pipeline runs
+        // `usage`, which reads traits) and in a request_id stream (logger only, which holds one
+        // more event) expires in both.
+        let seen = Seen::default();
+        let mut setup = setup();
+        setup.registry = recording_logger(false, &seen);
+        let mut pm = setup.pipeline_manager(store.clone());
+        let mut event = request_event("both", "compute.instance.update", "r-both", t0());
+        event.traits.push(Trait {
+            name: "instance_id".to_owned(),
+            value: TraitValue::Text("i-both".to_owned()),
+        });
+        let other = request_event("other", "image.update", "r-both", t0());
+        pm.trigger_manager()
+            .add_events(vec![event, other], t0())
+            .await
+            .unwrap();
+        let pass = pm.run_until_idle(t0() + Duration::days(3)).await.unwrap();
+        assert_eq!(pass.expired + pass.errors, 2, "{pass:?}");
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        let (both, other) = ("both".to_owned(), "other".to_owned());
+        assert_eq!(
+            seen,
+            vec![vec![(both.clone(), 0), (other, 0)], vec![(both, 2)]]
+        );
     })
     .await;
 }
