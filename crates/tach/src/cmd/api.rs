@@ -23,6 +23,8 @@ pub struct Args {
 
 /// How much of a SQLite database file `tach api` maps into memory.
 const API_SQLITE_MMAP_BYTES: u64 = 1 << 30;
+/// Pooled database connections of the API.
+const API_CONNECTIONS: u32 = 10;
 
 /// Runs `tach api` until SIGTERM or SIGINT, then finishes the open requests and exits 0.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -35,10 +37,11 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(bind) = args.bind {
         api.bind = bind;
     }
-    // The API only reads: on SQLite it maps the file (up to 1 GiB) instead of a pread per page.
+    // The API only reads: on SQLite it maps the file (up to 1 GiB) instead of a pread per page,
+    // and reads on as many connections as on the servers (the writers' SQLite default is 3).
     let options = tach_store::ConnectOptions {
+        max_connections: Some(API_CONNECTIONS),
         sqlite_mmap_bytes: Some(API_SQLITE_MMAP_BYTES),
-        ..Default::default()
     };
     let store = db::connect_checked_opts(&config, &args.config, &options).await?;
     let listener = tokio::net::TcpListener::bind(api.bind)
