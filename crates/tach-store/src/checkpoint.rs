@@ -22,8 +22,8 @@ pub const INTERVAL: Duration = Duration::from_millis(250);
 /// Whether, and when next, this process checkpoints in the background (shared by clones).
 #[derive(Debug, Default)]
 pub(crate) struct Checkpointer {
-    /// A SQLite file database.
-    enabled: AtomicBool,
+    /// A SQLite file database (with a pool of two connections or more).
+    enabled: bool,
     /// One checkpoint at a time.
     running: AtomicBool,
     /// When the last one started.
@@ -49,14 +49,17 @@ impl Drop for Running<'_> {
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl Checkpointer {
-    /// Turns background checkpoints on.
-    pub(crate) fn enable(&self) {
-        self.enabled.store(true, Ordering::Relaxed);
+    /// A checkpointer that runs checkpoints only when `enabled`.
+    pub(crate) fn new(enabled: bool) -> Checkpointer {
+        Checkpointer {
+            enabled,
+            ..Checkpointer::default()
+        }
     }
 
     /// Whether this process checkpoints in the background.
     pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+        self.enabled
     }
 
     /// Checkpoints that succeeded, and the frames of the log in the database after the last.

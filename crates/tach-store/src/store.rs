@@ -178,11 +178,10 @@ impl Store {
                 );
             }
         }
-        let checkpoints = Arc::new(Checkpointer::default());
         // With one connection the checkpoint would make the writer wait for it.
-        if backend == Backend::Sqlite && !parsed.in_memory && max_connections >= 2 {
-            checkpoints.enable();
-        }
+        let checkpoints = Arc::new(Checkpointer::new(
+            backend == Backend::Sqlite && !parsed.in_memory && max_connections >= 2,
+        ));
         Ok(Store {
             pool,
             dialect,
