@@ -22,6 +22,7 @@ pub mod dead_letter;
 pub mod dialect;
 pub mod doc;
 mod error;
+mod framed;
 pub mod migrate;
 pub mod query;
 mod rows;

@@ -15,6 +15,7 @@ use sqlx::Row;
 use crate::dialect::{Backend, Dialect, is_glob};
 use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Result};
+use crate::framed::{self, Field, Frames};
 use crate::rows::load_stream_events;
 use crate::rows::{EVENT_COLS, STREAM_COLS, decode_events, decode_stream, load_dist_traits};
 use crate::sql::{AnyQuery, SqlBuf, micros, query};
@@ -259,49 +260,6 @@ fn decode_event_docs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<EventDoc>> {
         .collect()
 }
 
-/// Reads the events of [`Store::list_events_framed`]'s row.
-fn decode_framed(mut rest: &str) -> Result<Vec<EventDoc>> {
-    fn bad(what: &str) -> crate::Error {
-        crate::Error::InvalidData {
-            what: format!("the framed event page is cut short in {what}"),
-        }
-    }
-    /// The text up to the next `sep`, and what follows it.
-    fn until<'a>(s: &'a str, sep: char, what: &str) -> Result<(&'a str, &'a str)> {
-        s.split_once(sep).ok_or_else(|| bad(what))
-    }
-    fn int(s: &str, what: &str) -> Result<i64> {
-        s.parse().map_err(|_| bad(what))
-    }
-    /// A `len:text` field followed by a space or the end.
-    fn field<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
-        let (len, s) = until(s, ':', what)?;
-        let len = usize::try_from(int(len, what)?).map_err(|_| bad(what))?;
-        let text = s.get(..len).ok_or_else(|| bad(what))?;
-        let s = &s[len..];
-        Ok((text, s.strip_prefix(' ').unwrap_or(s)))
-    }
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let (id, s) = until(rest, ' ', "an id")?;
-        let id = int(id, "an id")?;
-        let (generated, s) = until(s, ' ', "a timestamp")?;
-        let generated = int(generated, "a timestamp")?;
-        let (message_id, s) = field(s, "a message id")?;
-        let (event_type, s) = field(s, "an event type")?;
-        let (traits, s) = field(s, "a trait document")?;
-        out.push(EventDoc {
-            id,
-            message_id: message_id.to_owned(),
-            event_type: event_type.to_owned(),
-            timestamp: crate::sql::from_micros(generated)?,
-            traits: traits.to_owned(),
-        });
-        rest = s;
-    }
-    Ok(out)
-}
-
 /// Parses an API datetime: RFC 3339, or ISO 8601 with `T` or a space and no offset (UTC).
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
@@ -439,10 +397,9 @@ impl Store {
             .collect())
     }
 
-    /// SQLite: the page of `inner` (selecting [`EVENT_COLS`]) in one row, each event framed as
-    /// `id generated len:message_id len:event_type len:traits` (byte lengths) and concatenated
-    /// by the database. sqlx hands every SQLite row from its database thread to the caller
-    /// separately, and a page of 64 events cost 64 hand-offs; see BENCHMARKS.md.
+    /// SQLite: the page of `inner` (selecting [`EVENT_COLS`]) in one row ([`crate::framed`]):
+    /// sqlx hands every SQLite row from its database thread to the caller separately, and a
+    /// page of 64 events cost 64 hand-offs; see BENCHMARKS.md.
     async fn list_events_framed(
         &self,
         inner: String,
@@ -454,20 +411,37 @@ impl Store {
             Direction::Desc => "id DESC",
             Direction::Asc => "id ASC",
         };
-        let len = |col: &str| format!("length(CAST({col} AS BLOB)) || ':' || {col}");
-        let sql = format!(
-            "SELECT group_concat(id || ' ' || generated || ' ' || {} || ' ' || {} || ' ' || {}, \
-             ' ' ORDER BY {order}) FROM ({inner})",
-            len("message_id"),
-            len("event_type"),
-            len("coalesce(traits, '[]')"),
+        let mut sql = framed::head(
+            &[
+                Field::Int("id"),
+                Field::Int("generated"),
+                Field::Text("message_id"),
+                Field::Text("event_type"),
+                Field::Text("coalesce(traits, '[]')"),
+            ],
+            order,
         );
+        sql.push_str(&inner);
+        sql.push(')');
         let row = bind_all(query(sql), binds)
             .fetch_one(self.pool_ref())
             .await
             .ctx(WHAT)?;
-        let framed: Option<&str> = row.try_get(0).ctx(WHAT)?;
-        decode_framed(framed.unwrap_or_default())
+        let text: Option<&str> = row.try_get(0).ctx(WHAT)?;
+        let mut frames = Frames::new(text.unwrap_or_default());
+        let mut out = Vec::new();
+        while !frames.is_empty() {
+            let id = frames.int("an id")?;
+            let generated = frames.int("a timestamp")?;
+            out.push(EventDoc {
+                id,
+                timestamp: crate::sql::from_micros(generated)?,
+                message_id: frames.text("a message id")?.to_owned(),
+                event_type: frames.text("an event type")?.to_owned(),
+                traits: frames.text("a trait document")?.to_owned(),
+            });
+        }
+        Ok(out)
     }
 
     /// How many events match `filter` (its limit is ignored).
@@ -610,36 +584,6 @@ async fn stream_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn framed_pages_read_back_whatever_the_text_holds() {
-        let doc = r#"[["a",1,"x y: \u00e9"]]"#;
-        let framed = format!(
-            "7 1500000 5:m 1:2 1:x {}:{doc} 3 0 0: 4:\u{e9}:e 2:[]",
-            doc.len()
-        );
-        let events = decode_framed(&framed).unwrap();
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].id, 7);
-        assert_eq!(events[0].message_id, "m 1:2");
-        assert_eq!(events[0].event_type, "x");
-        assert_eq!(events[0].traits, doc);
-        assert_eq!(events[1].id, 3);
-        assert_eq!(events[1].message_id, "");
-        assert_eq!(events[1].event_type, "\u{e9}:e");
-        assert_eq!(events[1].clone().decode().unwrap().event.traits, []);
-        assert!(decode_framed("").unwrap().is_empty());
-        for bad in [
-            "7",
-            "7 1",
-            "7 1 9:short",
-            "x 1 0: 0: 2:[]",
-            "7 1 0: 0: 3:[]",
-        ] {
-            let err = decode_framed(bad).unwrap_err().to_string();
-            assert!(err.contains("cut short"), "{bad}: {err}");
-        }
-    }
 
     #[test]
     fn api_datetimes_parse_in_every_accepted_form() {

@@ -7,8 +7,9 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Backend, Dialect};
 use crate::error::{Context, Error, Result};
+use crate::framed::{self, Field, Frames};
 use crate::sql::{AnyQuery, from_micros, micros, query, with_ids};
 use crate::store::DeadLetter;
 use crate::types::{DistValue, Event, StreamRow, StreamState, Trait, TraitValue, type_code};
@@ -163,6 +164,95 @@ pub(crate) fn decode_stream(row: &AnyRow) -> Result<StreamRow> {
     })
 }
 
+/// [`STREAM_COLS`] framed ([`crate::framed`]), read by [`decode_stream_frames`].
+const STREAM_FIELDS: [Field<'static>; 12] = [
+    Field::Int("id"),
+    Field::Text("trigger_name"),
+    Field::Int("state"),
+    Field::Int("first_event"),
+    Field::Int("last_event"),
+    Field::Int("expire_timestamp"),
+    Field::OptInt("fire_timestamp"),
+    Field::Text("distinguishing_key"),
+    Field::OptText("active_key"),
+    Field::Text("fire_state"),
+    Field::OptText("error"),
+    Field::Int("event_count"),
+];
+
+/// The streams of `select` (a SELECT of [`STREAM_COLS`] with its parameters bound by `bind`)
+/// with their active keys, decoded as [`decode_stream`] does. On SQLite the rows come framed
+/// in one ([`crate::framed`]), concatenated in `order` (an ORDER BY list of [`STREAM_COLS`]).
+pub(crate) async fn fetch_streams(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    select: &str,
+    order: &str,
+    bind: impl FnOnce(AnyQuery) -> AnyQuery,
+    what: &'static str,
+) -> Result<Vec<(StreamRow, Option<String>)>> {
+    if dialect.backend() != Backend::Sqlite {
+        let rows = bind(query(select.to_owned()))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(what)?;
+        return rows
+            .iter()
+            .map(|row| Ok((decode_stream(row)?, get(row, 8, what)?)))
+            .collect();
+    }
+    let mut sql = framed::head(&STREAM_FIELDS, order);
+    sql.push_str(select);
+    sql.push(')');
+    let row = bind(query(sql)).fetch_one(&mut *conn).await.ctx(what)?;
+    let text: Option<&str> = get(&row, 0, what)?;
+    let mut frames = Frames::new(text.unwrap_or_default());
+    let mut out = Vec::new();
+    while !frames.is_empty() {
+        out.push(decode_stream_frames(&mut frames)?);
+    }
+    Ok(out)
+}
+
+/// One stream of [`fetch_streams`]'s framed text, with its active key.
+fn decode_stream_frames(f: &mut Frames) -> Result<(StreamRow, Option<String>)> {
+    let id = f.int("a stream id")?;
+    let trigger_name = f.text("a trigger name")?.to_owned();
+    let state_code = f.int("a stream state")?;
+    let state = i16::try_from(state_code)
+        .ok()
+        .and_then(StreamState::from_code)
+        .ok_or_else(|| Error::InvalidData {
+            what: format!("unknown stream state code {state_code}"),
+        })?;
+    let first_event = from_micros(f.int("a first event time")?)?;
+    let last_event = from_micros(f.int("a last event time")?)?;
+    let expire_timestamp = from_micros(f.int("an expire time")?)?;
+    let fire_timestamp = f.opt_int("a fire time")?.map(from_micros).transpose()?;
+    let distinguishing_key = f.text("a distinguishing key")?.to_owned();
+    let active_key = f.opt_text("an active key")?.map(str::to_owned);
+    let fire_state = f.text("a fire state")?.to_owned();
+    let error = f.opt_text("an error")?.map(str::to_owned);
+    let event_count = f.int("an event count")?;
+    let stream = StreamRow {
+        id,
+        trigger_name,
+        state,
+        first_event,
+        last_event,
+        expire_timestamp,
+        fire_timestamp,
+        distinguishing_key,
+        distinguishing_traits: Vec::new(),
+        attached: active_key.is_some(),
+        fire_state,
+        error,
+        event_count,
+        events: None,
+    };
+    Ok((stream, active_key))
+}
+
 /// Columns of `events` read by [`decode_events`], in order (prefix them with an alias where
 /// the query joins).
 pub(crate) const EVENT_COLS: &str = "id, message_id, event_type, generated, traits";
@@ -303,6 +393,37 @@ pub(crate) async fn load_streams_events(
         .enumerate()
         .map(|(i, id)| (*id, i))
         .collect();
+    if dialect.backend() == Backend::Sqlite {
+        let framed_head = framed_streams_events_head(traits);
+        for chunk in stream_ids.chunks(IN_CHUNK) {
+            let q = with_ids(dialect, &framed_head, chunk, "))");
+            let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
+            let text: Option<&str> = get(&row, 0, WHAT)?;
+            let mut frames = Frames::new(text.unwrap_or_default());
+            while !frames.is_empty() {
+                let stream_id = frames.int("a stream id")?;
+                let id = frames.int("an event id")?;
+                let generated = frames.int("a timestamp")?;
+                let message_id = frames.text("a message id")?.to_owned();
+                let event_type = frames.text("an event type")?.to_owned();
+                let doc = if traits {
+                    Some(frames.text("a trait document")?)
+                } else {
+                    None
+                };
+                let event = Event {
+                    message_id,
+                    event_type,
+                    timestamp: from_micros(generated)?,
+                    traits: crate::doc::decode(id, doc)?,
+                };
+                if let Some(&s) = position.get(&stream_id) {
+                    out[s].push(event);
+                }
+            }
+        }
+        return Ok(out);
+    }
     for chunk in stream_ids.chunks(IN_CHUNK) {
         let q = with_ids(
             dialect,
@@ -320,4 +441,25 @@ pub(crate) async fn load_streams_events(
         }
     }
     Ok(out)
+}
+
+/// SQLite: the start of [`load_streams_events`]'s statement, the rows framed into one
+/// ([`crate::framed`]); the stream ids and `))` follow.
+fn framed_streams_events_head(traits: bool) -> String {
+    let mut fields = vec![
+        Field::Int("stream_id"),
+        Field::Int("id"),
+        Field::Int("generated"),
+        Field::Text("message_id"),
+        Field::Text("event_type"),
+    ];
+    if traits {
+        fields.push(Field::Text("coalesce(traits, '[]')"));
+    }
+    let mut sql = framed::head(&fields, "stream_id, generated, id");
+    sql.push_str(
+        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
+         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
+    );
+    sql
 }

@@ -130,7 +130,7 @@ impl SqlBuf {
 /// The multi-row statements of the hot paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Batch {
-    /// Insert-ignore of events (4 params a row), `RETURNING id, message_id` where supported.
+    /// Insert-ignore of events (4 params a row), `RETURNING id, message_id` on PostgreSQL.
     InsertEvents,
     /// Insert-ignore of `trait_index` rows (2 params a row).
     InsertIndex,
@@ -203,7 +203,9 @@ impl Batch {
             _ => "stream_id, event_id",
         };
         b.push(&dialect.insert_ignore_end(target));
-        if self == Batch::InsertEvents && dialect.has_returning() {
+        // Not on SQLite, where sqlx would hand each returned row over separately (see
+        // StoreTx::insert_event_rows_sqlite).
+        if self == Batch::InsertEvents && dialect.backend() == Backend::Postgres {
             b.push(" RETURNING id, message_id");
         }
         b.finish()
@@ -318,6 +320,12 @@ mod tests {
             "INSERT INTO events (message_id, event_type, generated, traits) VALUES \
              ($1, $2, $3, $4), ($5, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING \
              RETURNING id, message_id"
+        );
+        let lite = BatchSql::new(Dialect::new(Backend::Sqlite));
+        assert_eq!(
+            &*lite.get(Batch::InsertEvents, 1),
+            "INSERT INTO events (message_id, event_type, generated, traits) VALUES \
+             (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"
         );
         let my = BatchSql::new(Dialect::new(Backend::MySql));
         assert_eq!(

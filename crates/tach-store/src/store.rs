@@ -20,8 +20,8 @@ use crate::migrate::{
     CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
 };
 use crate::rows::{
-    DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, load_dist_traits,
-    load_legacy_traits, load_stream_events, load_streams_events,
+    DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, fetch_streams,
+    load_dist_traits, load_legacy_traits, load_stream_events, load_streams_events,
 };
 use crate::sql::{AnyQuery, BatchSql, SqlBuf, micros, query, sql, with_ids};
 use crate::tx::{StoreTx, insert_index_rows};
@@ -662,7 +662,8 @@ impl Store {
     /// Expire takes `retry_expire` streams, and `active` streams that are not also ready to fire,
     /// with `expire_timestamp <= now` into `expiring`. A taken stream loses its active key, so
     /// ingest opens a new stream for later events. Oldest first. The returned rows carry the
-    /// new state and their distinguishing traits.
+    /// new state, and no distinguishing traits (pipelines do not read them;
+    /// [`Store::get_stream`] does).
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -699,14 +700,22 @@ impl Store {
         // ingest hold, so a claim never waits and never deadlocks) and moved in one statement.
         let mut tx = self.begin().await?;
         let locking = format!("{select}{}", self.dialect.for_update_skip_locked());
-        let rows = bind_select(query(sql_owned(self.dialect, &locking)))
-            .fetch_all(tx.conn())
-            .await
-            .ctx("finding ready streams")?;
-        let mut claimed = rows
-            .iter()
-            .map(decode_stream)
-            .collect::<Result<Vec<StreamRow>>>()?;
+        let order = match kind {
+            ClaimKind::Fire => "fire_timestamp, id",
+            ClaimKind::Expire => "expire_timestamp, id",
+        };
+        let mut claimed: Vec<StreamRow> = fetch_streams(
+            tx.conn(),
+            self.dialect,
+            &sql_owned(self.dialect, &locking),
+            order,
+            bind_select,
+            "finding ready streams",
+        )
+        .await?
+        .into_iter()
+        .map(|(stream, _)| stream)
+        .collect();
         let mut moved = 0;
         for chunk in claimed.chunks(IN_CHUNK) {
             let mut b = SqlBuf::new(self.dialect);
@@ -745,8 +754,6 @@ impl Store {
             stream.state = to;
             stream.attached = false;
         }
-        let mut conn = self.conn().await?;
-        load_dist_traits(&mut conn, self.dialect, &mut claimed).await?;
         Ok(claimed)
     }
 
@@ -802,7 +809,6 @@ impl Store {
                 claimed.push(stream);
             }
         }
-        load_dist_traits(&mut conn, self.dialect, &mut claimed).await?;
         Ok(claimed)
     }
 

@@ -5,13 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::AnyConnection;
+use sqlx::any::{AnyArguments, AnyQueryResult};
 use sqlx::{Any, Row, Transaction};
 
 use crate::active_key::active_key;
 use crate::dialect::{Backend, Dialect};
 use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Error, Result};
-use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream};
+use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream, fetch_streams};
 use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql, with_ids};
 use crate::store::sql_owned;
 use crate::types::{DistValue, Event, NewStream, StreamRow, StreamState, StreamUpdate};
@@ -132,12 +133,19 @@ impl StoreTx {
             .filter(|&i| seen.insert(events[i].message_id.as_str()))
             .collect();
         order.sort_unstable_by(|&a, &b| events[a].message_id.cmp(&events[b].message_id));
-        if self.dialect.has_returning() {
-            self.insert_event_rows_returning(events, &order, &mut ids)
-                .await?;
-        } else {
-            self.insert_event_rows_mysql(events, &order, &mut ids)
-                .await?;
+        match self.dialect.backend() {
+            Backend::Sqlite => {
+                self.insert_event_rows_sqlite(events, &order, &mut ids)
+                    .await?
+            }
+            Backend::Postgres => {
+                self.insert_event_rows_returning(events, &order, &mut ids)
+                    .await?
+            }
+            Backend::MySql => {
+                self.insert_event_rows_mysql(events, &order, &mut ids)
+                    .await?
+            }
         }
         let mut index: Vec<(i64, i64)> = Vec::new();
         for (id, e) in ids.iter().zip(events) {
@@ -150,7 +158,60 @@ impl StoreTx {
         Ok(ids)
     }
 
-    /// SQLite and PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING RETURNING id, message_id`.
+    /// The multi-row insert of the events at `chunk`, whose length is a
+    /// [`BatchSql::chunk_rows`] size.
+    fn events_insert<'e>(
+        &self,
+        events: &'e [Event],
+        chunk: &[usize],
+    ) -> sqlx::query::Query<'e, Any, AnyArguments> {
+        let mut q = query(self.batch_sql.get(Batch::InsertEvents, chunk.len()));
+        for &i in chunk {
+            let e = &events[i];
+            q = q
+                .bind(e.message_id.as_str())
+                .bind(e.event_type.as_str())
+                .bind(micros(e.timestamp))
+                .bind(doc::encode(&e.traits));
+        }
+        q
+    }
+
+    /// SQLite: `INSERT ... ON CONFLICT DO NOTHING` without RETURNING (see
+    /// [`sqlite_created_ids`]).
+    async fn insert_event_rows_sqlite(
+        &mut self,
+        events: &[Event],
+        order: &[usize],
+        ids: &mut [Option<i64>],
+    ) -> Result<()> {
+        const WHAT: &str = "inserting events";
+        let mut start = 0;
+        while start < order.len() {
+            let rows = self
+                .batch_sql
+                .chunk_rows(Batch::InsertEvents, order.len() - start);
+            let chunk = &order[start..start + rows];
+            start += rows;
+            let done = self
+                .events_insert(events, chunk)
+                .execute(&mut *self.tx)
+                .await
+                .ctx(WHAT)?;
+            let keys: Vec<&str> = chunk
+                .iter()
+                .map(|&i| events[i].message_id.as_str())
+                .collect();
+            let created =
+                sqlite_created_ids(self.conn(), &done, "events", "message_id", &keys, WHAT).await?;
+            for (&i, id) in chunk.iter().zip(created) {
+                ids[i] = id;
+            }
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING RETURNING id, message_id`.
     async fn insert_event_rows_returning(
         &mut self,
         events: &[Event],
@@ -163,16 +224,11 @@ impl StoreTx {
                 .batch_sql
                 .chunk_rows(Batch::InsertEvents, order.len() - start);
             let chunk = &order[start..start + rows];
-            let mut q = query(self.batch_sql.get(Batch::InsertEvents, rows));
-            for &i in chunk {
-                let e = &events[i];
-                q = q
-                    .bind(e.message_id.as_str())
-                    .bind(e.event_type.as_str())
-                    .bind(micros(e.timestamp))
-                    .bind(doc::encode(&e.traits));
-            }
-            let returned = q.fetch_all(&mut *self.tx).await.ctx("inserting events")?;
+            let returned = self
+                .events_insert(events, chunk)
+                .fetch_all(&mut *self.tx)
+                .await
+                .ctx("inserting events")?;
             for row in &returned {
                 let id: i64 = row.try_get(0).ctx("inserting events")?;
                 let message_id: &str = row.try_get(1).ctx("inserting events")?;
@@ -207,16 +263,8 @@ impl StoreTx {
             let rows = self
                 .batch_sql
                 .chunk_rows(Batch::InsertEvents, fresh.len() - start);
-            let mut q = query(self.batch_sql.get(Batch::InsertEvents, rows));
-            for &i in &fresh[start..start + rows] {
-                let e = &events[i];
-                q = q
-                    .bind(e.message_id.as_str())
-                    .bind(e.event_type.as_str())
-                    .bind(micros(e.timestamp))
-                    .bind(doc::encode(&e.traits));
-            }
-            inserted += q
+            inserted += self
+                .events_insert(events, &fresh[start..start + rows])
                 .execute(&mut *self.tx)
                 .await
                 .ctx("inserting events")?
@@ -350,14 +398,23 @@ impl StoreTx {
                 .params(chunk.len())
                 .push(") ORDER BY active_key")
                 .push(self.dialect.for_update());
-            let mut q = query(b.finish());
-            for &i in chunk {
-                q = q.bind(keys[i].as_str());
-            }
-            let rows = q.fetch_all(&mut *self.tx).await.ctx(ACTION)?;
-            for row in &rows {
-                let key: Option<String> = row.try_get(8).ctx(ACTION)?;
-                let stream = decode_stream(row)?;
+            let bind = |mut q: AnyQuery| {
+                for &i in chunk {
+                    q = q.bind(keys[i].as_str());
+                }
+                q
+            };
+            let dialect = self.dialect;
+            let rows = fetch_streams(
+                self.conn(),
+                dialect,
+                &b.finish(),
+                "active_key",
+                bind,
+                ACTION,
+            )
+            .await?;
+            for (stream, key) in rows {
                 if let Some(key) = key {
                     found.insert(key, stream);
                 }
@@ -431,7 +488,10 @@ impl StoreTx {
                     .params(PER_ROW)
                     .push(")");
             }
-            if self.dialect.has_returning() {
+            if self.dialect.backend() == Backend::Sqlite {
+                // No RETURNING: see `sqlite_created_ids`.
+                b.push(" ON CONFLICT (active_key) DO NOTHING");
+            } else if self.dialect.has_returning() {
                 b.push(" ON CONFLICT (active_key) DO NOTHING RETURNING id, active_key");
             } else {
                 // See `mysql_created_stream_ids`: the row of a key another transaction holds is
@@ -444,7 +504,18 @@ impl StoreTx {
             for (new, key) in chunk.iter().zip(chunk_keys) {
                 q = bind_new_stream(q, new, key.clone());
             }
-            if self.dialect.has_returning() {
+            if self.dialect.backend() == Backend::Sqlite {
+                let done = q.execute(&mut *self.tx).await.ctx(ACTION)?;
+                let keys: Vec<&str> = chunk_keys.iter().map(String::as_str).collect();
+                let created =
+                    sqlite_created_ids(self.conn(), &done, "streams", "active_key", &keys, ACTION)
+                        .await?;
+                for (key, id) in chunk_keys.iter().zip(created) {
+                    if let Some(id) = id {
+                        ids.insert(key.clone(), id);
+                    }
+                }
+            } else if self.dialect.has_returning() {
                 for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
                     let id: i64 = row.try_get(0).ctx(ACTION)?;
                     let key: String = row.try_get(1).ctx(ACTION)?;
@@ -756,6 +827,80 @@ impl StoreTx {
 }
 
 /// Inserts `(k, event_id)` rows into `trait_index` (sorted here by key; duplicates ignored).
+/// SQLite: the ids of the rows that the multi-row `INSERT ... ON CONFLICT DO NOTHING` into
+/// `table` which returned `done` created, aligned with `keys`, the values of the unique column
+/// `key_col` in the order of the statement's VALUES (None: a duplicate, not inserted).
+///
+/// The statement has no RETURNING clause because sqlx hands each returned SQLite row from its
+/// database thread over separately (a thread wake-up per row, see BENCHMARKS.md). Rows are
+/// inserted in the order of their VALUES, with increasing AUTOINCREMENT ids, and nothing else
+/// writes during a statement. So when every row was inserted, and the row `keys.len() - 1` ids
+/// before the last insert id holds the first key, the ids are exactly the consecutive ones
+/// ending at the last insert id. Otherwise (duplicates) the created rows are those of `keys`
+/// with the `inserted` largest ids: ids only grow, so every row stored earlier has a smaller
+/// one. Either way a single row or none comes back, except after duplicates.
+async fn sqlite_created_ids(
+    conn: &mut AnyConnection,
+    done: &AnyQueryResult,
+    table: &str,
+    key_col: &str,
+    keys: &[&str],
+    what: &'static str,
+) -> Result<Vec<Option<i64>>> {
+    let n = keys.len();
+    let inserted = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+    let (Some(last), Some(&first_key)) = (done.last_insert_id(), keys.first()) else {
+        return Ok(vec![None; n]);
+    };
+    if inserted == 0 {
+        return Ok(vec![None; n]);
+    }
+    let Ok(span) = i64::try_from(n) else {
+        return Err(Error::InvalidData {
+            what: format!("{n} rows in one statement"),
+        });
+    };
+    if inserted == n {
+        let first = last - (span - 1);
+        let consecutive = n == 1 || {
+            let at_first: Option<String> =
+                query(format!("SELECT {key_col} FROM {table} WHERE id = ?"))
+                    .bind(first)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .ctx(what)?
+                    .map(|row| row.try_get(0))
+                    .transpose()
+                    .ctx(what)?;
+            at_first.as_deref() == Some(first_key)
+        };
+        if consecutive {
+            return Ok((first..).take(n).map(Some).collect());
+        }
+    }
+    let mut b = SqlBuf::new(Dialect::new(Backend::Sqlite));
+    b.push(&format!(
+        "SELECT id, {key_col} FROM {table} WHERE {key_col} IN ("
+    ))
+    .params(n)
+    .push(")");
+    let mut q = query(b.finish());
+    for key in keys {
+        q = q.bind(*key);
+    }
+    let mut found: Vec<(i64, String)> = Vec::with_capacity(n);
+    for row in q.fetch_all(&mut *conn).await.ctx(what)? {
+        found.push((row.try_get(0).ctx(what)?, row.try_get(1).ctx(what)?));
+    }
+    found.sort_unstable_by_key(|&(id, _)| std::cmp::Reverse(id));
+    let created: HashMap<String, i64> = found
+        .into_iter()
+        .take(inserted)
+        .map(|(id, key)| (key, id))
+        .collect();
+    Ok(keys.iter().map(|k| created.get(*k).copied()).collect())
+}
+
 pub(crate) async fn insert_index_rows(
     conn: &mut AnyConnection,
     batch_sql: &BatchSql,

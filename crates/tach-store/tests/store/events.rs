@@ -127,6 +127,37 @@ async fn large_batches_are_split_and_all_stored() {
             store.count_events(&EventFilter::default()).await.unwrap(),
             1500
         );
+        // A large batch with stored events mixed in: the new ones, and only they, get ids, and
+        // each id is its own event's.
+        let mixed: Vec<Event> = (0..1500)
+            .map(|i| {
+                let n = if i % 3 == 0 { i } else { 10_000 + i };
+                event(&format!("m{n:05}"), "x.y", t(i))
+            })
+            .collect();
+        let mixed_ids = store_events(&store, &mixed).await;
+        let everything = EventFilter {
+            limit: Some(5000),
+            ..Default::default()
+        };
+        let stored: std::collections::HashMap<String, i64> = store
+            .list_events(&everything)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event.message_id, e.id))
+            .collect();
+        assert_eq!(stored.len(), 2500);
+        for (i, (e, id)) in mixed.iter().zip(&mixed_ids).enumerate() {
+            if i % 3 == 0 {
+                assert_eq!(*id, None, "{} was stored before", e.message_id);
+            } else {
+                assert_eq!(*id, stored.get(&e.message_id).copied(), "{}", e.message_id);
+            }
+        }
+        for (e, id) in events.iter().zip(&ids) {
+            assert_eq!(*id, stored.get(&e.message_id).copied(), "{}", e.message_id);
+        }
     })
     .await;
 }

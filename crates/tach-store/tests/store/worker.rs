@@ -32,7 +32,13 @@ async fn claim_takes_ready_streams_once() {
         assert_eq!(expiring.iter().map(|s| s.id).collect::<Vec<_>>(), [s_exp]);
         assert_eq!(expiring[0].state, StreamState::Expiring);
         assert!(!expiring[0].attached);
-        assert_eq!(expiring[0].distinguishing_traits.len(), 1);
+        assert!(
+            expiring[0].distinguishing_traits.is_empty(),
+            "claims do not read the distinguishing traits"
+        );
+        let stored = store.get_stream(s_exp, false).await.unwrap().unwrap();
+        assert_eq!(stored.distinguishing_traits.len(), 1);
+        assert_eq!(stored.state, StreamState::Expiring);
 
         let firing = store
             .claim_streams(ClaimKind::Fire, t(100), 10)
