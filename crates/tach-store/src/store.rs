@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool, Connection};
 
 use crate::checkpoint::Checkpointer;
 
@@ -67,6 +67,10 @@ pub struct DeadLetter {
 /// 16 MiB of pages: a pool that grew to 7 connections (connections return to the pool
 /// asynchronously, so a quick next acquire opens another) took a 1M replay to 322 MB of RSS.
 pub const SQLITE_DEFAULT_CONNECTIONS: u32 = 3;
+
+/// A pooled connection idle this long is pinged before it is used again (one used more
+/// recently passed the ping sqlx runs when a connection returns to the pool).
+const PING_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(1);
 
 /// How [`Store::connect_opts`] connects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,6 +155,19 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move { setup(conn, backend, mmap).await })
+            })
+            // sqlx pings a connection when it returns to the pool, and by default again when
+            // it is taken out: a round trip to the server (on SQLite, to its thread) before
+            // every use. The second ping is kept only for connections idle long enough to
+            // have been dropped by the server meanwhile.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_CONNECTIONS_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
             });
         if parsed.in_memory {
             // Every connection to :memory: is a database of its own: keep exactly one, forever.
