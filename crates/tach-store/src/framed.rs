@@ -12,9 +12,10 @@ use crate::error::{Error, Result};
 /// One field of a framed row: an SQL expression and how it is framed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Field<'a> {
-    /// A NOT NULL integer expression.
+    /// A NOT NULL integer expression (a NULL would make the whole row NULL, which
+    /// `group_concat` skips).
     Int(&'a str),
-    /// A NOT NULL text expression.
+    /// A NOT NULL text expression (likewise).
     Text(&'a str),
     /// A nullable integer expression.
     OptInt(&'a str),

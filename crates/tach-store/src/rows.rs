@@ -395,7 +395,7 @@ pub(crate) async fn load_streams_events(
         .collect();
     if dialect.backend() == Backend::Sqlite {
         let framed_head = framed_streams_events_head(traits);
-        for chunk in stream_ids.chunks(IN_CHUNK) {
+        for chunk in stream_ids.chunks(FRAMED_STREAMS_CHUNK) {
             let q = with_ids(dialect, &framed_head, chunk, "))");
             let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
             let text: Option<&str> = get(&row, 0, WHAT)?;
@@ -442,6 +442,10 @@ pub(crate) async fn load_streams_events(
     }
     Ok(out)
 }
+
+/// Streams whose events [`load_streams_events`] reads in one framed row on SQLite: the row
+/// holds their trait documents (about 1 KB an event), copied by SQLite, sqlx and the caller.
+const FRAMED_STREAMS_CHUNK: usize = 100;
 
 /// SQLite: the start of [`load_streams_events`]'s statement, the rows framed into one
 /// ([`crate::framed`]); the stream ids and `))` follow.
