@@ -9,11 +9,12 @@
 //! restarts the log); it then finds most of the log already copied.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
+use crate::chore::OneAtATime;
 use crate::error::{Context, Result};
 
 /// The least time between the starts of two background checkpoints.
@@ -25,7 +26,7 @@ pub(crate) struct Checkpointer {
     /// A SQLite file database (with a pool of two connections or more).
     enabled: bool,
     /// One checkpoint at a time.
-    running: AtomicBool,
+    running: OneAtATime,
     /// When the last one started.
     last: Mutex<Option<Instant>>,
     /// Checkpoints that succeeded.
@@ -34,15 +35,6 @@ pub(crate) struct Checkpointer {
     frames: AtomicU64,
     /// When a failure was last logged at WARN (failures repeat every interval).
     last_warning: Mutex<Option<Instant>>,
-}
-
-/// Clears the running flag however the checkpoint ends (also when its task is dropped).
-struct Running<'a>(&'a AtomicBool);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 /// The least time between two WARN lines about failed checkpoints.
@@ -78,12 +70,7 @@ impl Checkpointer {
         let Ok(mut last) = self.last.lock() else {
             return false;
         };
-        if last.is_some_and(|at| at.elapsed() < INTERVAL)
-            || self
-                .running
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
+        if last.is_some_and(|at| at.elapsed() < INTERVAL) || !self.running.claim() {
             return false;
         }
         *last = Some(Instant::now());
@@ -93,7 +80,7 @@ impl Checkpointer {
     /// Runs the claimed checkpoint on a connection of `pool`. A failure is logged (at WARN at
     /// most every minute), not returned: the writer's own autocheckpoint remains.
     pub(crate) async fn run(&self, pool: &AnyPool) {
-        let _running = Running(&self.running);
+        let _release = self.running.release_on_drop();
         if pool.is_closed() {
             return;
         }

@@ -18,6 +18,7 @@
 
 pub mod active_key;
 pub mod checkpoint;
+mod chore;
 pub mod dead_letter;
 pub mod dialect;
 pub mod doc;

@@ -394,7 +394,7 @@ pub(crate) async fn load_streams_events(
         .map(|(i, id)| (*id, i))
         .collect();
     if dialect.backend() == Backend::Sqlite {
-        let framed_head = framed_streams_events_head(traits);
+        let framed_head = framed_streams_events_head(traits, head);
         for chunk in stream_ids.chunks(FRAMED_STREAMS_CHUNK) {
             let q = with_ids(dialect, &framed_head, chunk, "))");
             let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
@@ -447,9 +447,9 @@ pub(crate) async fn load_streams_events(
 /// holds their trait documents (about 1 KB an event), copied by SQLite, sqlx and the caller.
 const FRAMED_STREAMS_CHUNK: usize = 100;
 
-/// SQLite: the start of [`load_streams_events`]'s statement, the rows framed into one
-/// ([`crate::framed`]); the stream ids and `))` follow.
-fn framed_streams_events_head(traits: bool) -> String {
+/// SQLite: `inner` (the start of [`load_streams_events`]'s statement) with its rows framed
+/// into one ([`crate::framed`]); the stream ids and `))` follow.
+fn framed_streams_events_head(traits: bool, inner: &str) -> String {
     let mut fields = vec![
         Field::Int("stream_id"),
         Field::Int("id"),
@@ -461,9 +461,6 @@ fn framed_streams_events_head(traits: bool) -> String {
         fields.push(Field::Text("coalesce(traits, '[]')"));
     }
     let mut sql = framed::head(&fields, "stream_id, generated, id");
-    sql.push_str(
-        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
-         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
-    );
+    sql.push_str(inner);
     sql
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
+use crate::chore::OneAtATime;
 use crate::error::{Context, Result};
 
 /// Events written before the first `ANALYZE`, and the least between two.
@@ -37,7 +38,7 @@ pub(crate) struct StatsUpkeep {
     /// The value of `written` at which the next `ANALYZE` is due.
     next: AtomicU64,
     /// One `ANALYZE` at a time.
-    running: AtomicBool,
+    running: OneAtATime,
     /// `ANALYZE` passes started.
     started: AtomicU64,
     /// `ANALYZE` passes finished (with or without success).
@@ -77,10 +78,7 @@ impl StatsUpkeep {
     pub(crate) fn claim(&self) -> bool {
         let claimed = self.enabled()
             && self.written.load(Ordering::Relaxed) >= self.next.load(Ordering::Relaxed)
-            && self
-                .running
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok();
+            && self.running.claim();
         if claimed {
             self.started.fetch_add(1, Ordering::Relaxed);
         }
@@ -90,6 +88,7 @@ impl StatsUpkeep {
     /// Runs the claimed `ANALYZE` on a connection of `pool` and schedules the next one. A
     /// failure is logged, not returned: stale statistics make queries slower, never wrong.
     pub(crate) async fn run(&self, pool: &AnyPool) {
+        let release = self.running.release_on_drop();
         let started = std::time::Instant::now();
         // Events written after this point count towards the next pass.
         let written = self.written.load(Ordering::Relaxed);
@@ -113,7 +112,7 @@ impl StatsUpkeep {
         };
         self.next
             .store(written + MIN_EVENTS.max(events / 2), Ordering::Relaxed);
-        self.running.store(false, Ordering::Release);
+        drop(release);
         self.finished.fetch_add(1, Ordering::Release);
     }
 }
