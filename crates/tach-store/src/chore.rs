@@ -9,15 +9,17 @@ pub(crate) struct OneAtATime {
 }
 
 impl OneAtATime {
-    /// Claims the chore; false while a claimed run has not ended.
+    /// Claims the chore; false while a claimed run has not ended. The claimer's run takes
+    /// [`OneAtATime::release_on_drop`] first thing (a run's task dropped before it first runs,
+    /// which happens only when its runtime shuts down, keeps the claim).
     pub(crate) fn claim(&self) -> bool {
         self.running
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Releases the claim when the returned guard drops: when the run ends, or when its task
-    /// is dropped unfinished.
+    /// For the claim's holder: releases the claim when the returned guard drops, when the run
+    /// ends or when its task is dropped unfinished.
     pub(crate) fn release_on_drop(&self) -> Release<'_> {
         Release(&self.running)
     }

@@ -395,7 +395,13 @@ pub(crate) async fn load_streams_events(
         .collect();
     if dialect.backend() == Backend::Sqlite {
         let framed_head = framed_streams_events_head(traits, head);
-        for chunk in stream_ids.chunks(FRAMED_STREAMS_CHUNK) {
+        let counts = stream_event_counts(conn, dialect, stream_ids).await?;
+        for chunk in framed_chunks(stream_ids, &counts) {
+            if chunk.len() == 1 && counts.get(&chunk[0]).copied().unwrap_or(0) > FRAMED_EVENTS {
+                // Too many events for one text: row by row.
+                push_rows(conn, dialect, head, chunk, &position, &mut out).await?;
+                continue;
+            }
             let q = with_ids(dialect, &framed_head, chunk, "))");
             let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
             let text: Option<&str> = get(&row, 0, WHAT)?;
@@ -425,27 +431,89 @@ pub(crate) async fn load_streams_events(
         return Ok(out);
     }
     for chunk in stream_ids.chunks(IN_CHUNK) {
-        let q = with_ids(
-            dialect,
-            head,
-            chunk,
-            ") ORDER BY se.stream_id, e.generated, e.id",
-        );
-        let rows = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
-        let events = decode_events(&rows, 1)?;
-        for (row, (_, event)) in rows.iter().zip(events) {
-            let stream_id: i64 = get(row, 0, WHAT)?;
-            if let Some(&s) = position.get(&stream_id) {
-                out[s].push(event);
-            }
-        }
+        push_rows(conn, dialect, head, chunk, &position, &mut out).await?;
     }
     Ok(out)
 }
 
-/// Streams whose events [`load_streams_events`] reads in one framed row on SQLite: the row
-/// holds their trait documents (about 1 KB an event), copied by SQLite, sqlx and the caller.
+/// [`load_streams_events`] for the streams of `chunk`, a row per event.
+async fn push_rows(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    head: &str,
+    chunk: &[i64],
+    position: &HashMap<i64, usize>,
+    out: &mut [Vec<Event>],
+) -> Result<()> {
+    const WHAT: &str = "loading stream events";
+    let q = with_ids(
+        dialect,
+        head,
+        chunk,
+        ") ORDER BY se.stream_id, e.generated, e.id",
+    );
+    let rows = q.fetch_all(&mut *conn).await.ctx(WHAT)?;
+    let events = decode_events(&rows, 1)?;
+    for (row, (_, event)) in rows.iter().zip(events) {
+        let stream_id: i64 = get(row, 0, WHAT)?;
+        if let Some(&s) = position.get(&stream_id) {
+            out[s].push(event);
+        }
+    }
+    Ok(())
+}
+
+/// Streams whose events [`load_streams_events`] reads in one framed row on SQLite, at most:
+/// the row holds their trait documents (about 1 KB an event), copied by SQLite, sqlx and the
+/// caller.
 const FRAMED_STREAMS_CHUNK: usize = 100;
+/// Events (by the streams' `event_count`) in one framed row, at most, unless one stream alone
+/// has more; a stream with more than this is read a row per event.
+const FRAMED_EVENTS: i64 = 2000;
+
+/// SQLite: the `event_count` of each of `stream_ids`, in one framed row per chunk.
+async fn stream_event_counts(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    stream_ids: &[i64],
+) -> Result<HashMap<i64, i64>> {
+    const WHAT: &str = "counting stream events";
+    let head = framed::head(&[Field::Int("id"), Field::Int("event_count")], "id")
+        + "SELECT id, event_count FROM streams WHERE id IN (";
+    let mut counts = HashMap::with_capacity(stream_ids.len());
+    for chunk in stream_ids.chunks(IN_CHUNK) {
+        let row = with_ids(dialect, &head, chunk, "))")
+            .fetch_one(&mut *conn)
+            .await
+            .ctx(WHAT)?;
+        let text: Option<&str> = get(&row, 0, WHAT)?;
+        let mut frames = Frames::new(text.unwrap_or_default());
+        while !frames.is_empty() {
+            let id = frames.int("a stream id")?;
+            counts.insert(id, frames.int("an event count")?);
+        }
+    }
+    Ok(counts)
+}
+
+/// `stream_ids` in runs of at most [`FRAMED_STREAMS_CHUNK`] streams and [`FRAMED_EVENTS`]
+/// events by `counts` (a stream with more events is a run of its own).
+fn framed_chunks<'a>(stream_ids: &'a [i64], counts: &HashMap<i64, i64>) -> Vec<&'a [i64]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut events) = (0, 0i64);
+    for (i, id) in stream_ids.iter().enumerate() {
+        let n = counts.get(id).copied().unwrap_or(0).max(0);
+        if i > start && (events + n > FRAMED_EVENTS || i - start >= FRAMED_STREAMS_CHUNK) {
+            chunks.push(&stream_ids[start..i]);
+            (start, events) = (i, 0);
+        }
+        events += n;
+    }
+    if start < stream_ids.len() {
+        chunks.push(&stream_ids[start..]);
+    }
+    chunks
+}
 
 /// SQLite: `inner` (the start of [`load_streams_events`]'s statement) with its rows framed
 /// into one ([`crate::framed`]); the stream ids and `))` follow.
@@ -463,4 +531,31 @@ fn framed_streams_events_head(traits: bool, inner: &str) -> String {
     let mut sql = framed::head(&fields, "stream_id, generated, id");
     sql.push_str(inner);
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_chunks_hold_at_most_100_streams_and_2000_events_unless_one_stream_has_more() {
+        let ids: Vec<i64> = (1..=250).collect();
+        let mut counts: HashMap<i64, i64> = ids.iter().map(|&id| (id, 1)).collect();
+        let sizes = |counts: &HashMap<i64, i64>| -> Vec<usize> {
+            framed_chunks(&ids, counts)
+                .iter()
+                .map(|c| c.len())
+                .collect()
+        };
+        assert_eq!(sizes(&counts), [100, 100, 50]);
+        // Stream 5 alone is over the budget: a run of its own; 1,500 + 600 do not fit together.
+        counts.insert(5, 5000);
+        counts.insert(120, 1500);
+        counts.insert(121, 600);
+        assert_eq!(sizes(&counts), [4, 1, 100, 15, 100, 30]);
+        let chunks = framed_chunks(&ids, &counts);
+        assert_eq!(chunks[1], [5]);
+        assert_eq!(chunks.concat(), ids, "every stream once, in order");
+        assert!(framed_chunks(&[], &counts).is_empty());
+    }
 }

@@ -68,7 +68,7 @@ pub struct DeadLetter {
 /// asynchronously, so a quick next acquire opens another) took a 1M replay to 322 MB of RSS.
 pub const SQLITE_DEFAULT_CONNECTIONS: u32 = 3;
 
-/// A pooled connection idle this long is pinged before it is used again (one used more
+/// A pooled SQLite connection idle this long is pinged before it is used again (one used more
 /// recently passed the ping sqlx runs when a connection returns to the pool).
 const PING_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(1);
 
@@ -155,20 +155,24 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move { setup(conn, backend, mmap).await })
-            })
-            // sqlx pings a connection when it returns to the pool, and by default again when
-            // it is taken out: a round trip to the server (on SQLite, to its thread) before
-            // every use. The second ping is kept only for connections idle long enough to
-            // have been dropped by the server meanwhile.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IDLE_CONNECTIONS_AFTER {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
             });
+        if backend == Backend::Sqlite {
+            // sqlx pings a connection when it returns to the pool, and by default again when
+            // it is taken out: on SQLite a hand-off to the connection's thread and back before
+            // every use, for a connection that has no server to lose. The second ping is kept
+            // for connections idle a while. (Server connections keep sqlx's ping on every
+            // acquire: a restarted server leaves dead connections in the pool.)
+            options = options
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_CONNECTIONS_AFTER {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                });
+        }
         if parsed.in_memory {
             // Every connection to :memory: is a database of its own: keep exactly one, forever.
             options = options

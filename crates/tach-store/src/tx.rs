@@ -117,8 +117,9 @@ impl StoreTx {
     /// error and does not abort the transaction).
     ///
     /// Rows go in multi-row statements (sorted by message id, so concurrent transactions lock
-    /// in the same order); SQLite and PostgreSQL need one statement per chunk of events plus one
-    /// per chunk of index rows.
+    /// in the same order): PostgreSQL needs one statement per chunk of events plus one per chunk
+    /// of index rows; SQLite one more per chunk of events, a single-row check of the new ids (see
+    /// [`sqlite_created_ids`]).
     ///
     /// # Errors
     /// [`Error::Database`]; on MySQL [`Error::ConcurrentInsert`] (transient) when another
@@ -459,7 +460,9 @@ impl StoreTx {
     }
 
     /// [`StoreTx::insert_stream_deferred`] for many streams (whose active keys must differ): one
-    /// multi-row statement per chunk (on MySQL, plus one SELECT of the new ids per chunk). Returns,
+    /// multi-row statement per chunk (plus one SELECT of the new ids per chunk: on MySQL, see
+    /// [`StoreTx::mysql_created_stream_ids`]; on SQLite a single-row check, see
+    /// [`sqlite_created_ids`]). Returns,
     /// in the order of `news`, each created stream, or `None` where another transaction holds
     /// that key.
     ///
@@ -826,7 +829,6 @@ impl StoreTx {
     }
 }
 
-/// Inserts `(k, event_id)` rows into `trait_index` (sorted here by key; duplicates ignored).
 /// SQLite: the ids of the rows that the multi-row `INSERT ... ON CONFLICT DO NOTHING` into
 /// `table` which returned `done` created, aligned with `keys`, the values of the unique column
 /// `key_col` in the order of the statement's VALUES (None: a duplicate, not inserted).
@@ -901,6 +903,7 @@ async fn sqlite_created_ids(
     Ok(keys.iter().map(|k| created.get(*k).copied()).collect())
 }
 
+/// Inserts `(k, event_id)` rows into `trait_index` (sorted here by key; duplicates ignored).
 pub(crate) async fn insert_index_rows(
     conn: &mut AnyConnection,
     batch_sql: &BatchSql,

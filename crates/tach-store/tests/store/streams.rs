@@ -365,3 +365,86 @@ async fn insert_streams_loses_races_to_transactions_that_commit_during_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streams_events_come_back_in_order_however_many_streams_and_events() {
+    on_all_backends(async |store: Store| {
+        // 150 streams of 3 events (more streams than one framed row takes on SQLite), one of
+        // 2,100 events (more than one framed row holds: read a row per event there), one
+        // empty. Every third event shares its timestamp with the next two: ties go by id,
+        // which follows the zero-padded message ids.
+        let events: Vec<_> = (0..2550)
+            .map(|i| event(&format!("m{i:05}"), "x.y", t(i / 3)))
+            .collect();
+        let ids: Vec<i64> = store_events(&store, &events)
+            .await
+            .into_iter()
+            .map(|id| id.expect("stored"))
+            .collect();
+        let mut streams: Vec<(i64, Vec<usize>)> = Vec::new();
+        for s in 0..150 {
+            // Linked out of time order: the answer is sorted, not the links.
+            let members = vec![3 * s + 2, 3 * s, 3 * s + 1];
+            let links: Vec<i64> = members.iter().map(|&m| ids[m]).collect();
+            let mut new = new_stream("many", &format!("s{s}"), t(0));
+            new.event_count = 3;
+            streams.push((create_stream(&store, new, &links).await, members));
+        }
+        let big: Vec<usize> = (450..2550).collect();
+        let mut new = new_stream("many", "big", t(0));
+        new.event_count = big.len() as i64;
+        let links: Vec<i64> = big.iter().map(|&m| ids[m]).collect();
+        streams.push((create_stream(&store, new, &links).await, big));
+        streams.push((
+            create_stream(&store, new_stream("many", "empty", t(0)), &[]).await,
+            vec![],
+        ));
+        // Asked for in another order than created.
+        streams.reverse();
+        streams.swap(3, 100);
+        let stream_ids: Vec<i64> = streams.iter().map(|(id, _)| *id).collect();
+        let with = store.streams_events(&stream_ids).await.unwrap();
+        let without = store
+            .streams_events_without_traits(&stream_ids)
+            .await
+            .unwrap();
+        assert_eq!(with.len(), streams.len());
+        assert_eq!(without.len(), streams.len());
+        for (((id, members), with), without) in streams.iter().zip(&with).zip(&without) {
+            let mut want: Vec<usize> = members.clone();
+            want.sort_unstable();
+            let names = |list: &[tach_store::Event]| -> Vec<String> {
+                list.iter().map(|e| e.message_id.clone()).collect()
+            };
+            let want_names: Vec<String> = want.iter().map(|&m| format!("m{m:05}")).collect();
+            assert_eq!(names(with), want_names, "stream {id}");
+            assert_eq!(names(without), want_names, "stream {id} without traits");
+            for (e, &m) in with.iter().zip(&want) {
+                assert_eq!(e.timestamp, t(m as i64 / 3));
+                assert_eq!(e.traits.len(), 2, "{}", e.message_id);
+            }
+            assert!(without.iter().all(|e| e.traits.is_empty()));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn new_streams_of_one_statement_get_each_its_own_id() {
+    on_all_backends(async |store: Store| {
+        let keys = ["n=0", "n=1", "n=2", "n=3", "n=4", "n=5", "n=6"];
+        let mut tx = store.begin().await.unwrap();
+        let got = tx
+            .insert_streams_deferred(keys.iter().map(|k| new_stream("fresh", k, t(1))).collect())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for (key, row) in keys.iter().zip(&got) {
+            let row = row.as_ref().expect("created");
+            assert_holds(&store, "fresh", key, row.id).await;
+            let stored = store.get_stream(row.id, false).await.unwrap().unwrap();
+            assert_eq!(stored.distinguishing_key, *key);
+        }
+    })
+    .await;
+}
