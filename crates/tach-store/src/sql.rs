@@ -238,18 +238,29 @@ impl BatchSql {
         rows
     }
 
-    /// The size of the next chunk of `remaining` rows: the largest power of two that fits.
-    pub fn chunk_rows(&self, batch: Batch, remaining: usize) -> usize {
+    /// `items` in the chunks one statement of `batch` takes each, in order: as many of the
+    /// largest power of two that fits as there are, then the largest power of two that fits the
+    /// rest, and so on (each size has its cached statement).
+    pub fn chunks<'a, T>(
+        &self,
+        batch: Batch,
+        items: &'a [T],
+    ) -> impl Iterator<Item = &'a [T]> + use<'a, T> {
         let max = self.max_rows(batch);
-        if remaining >= max {
-            max
-        } else {
-            // remaining > 0 here; its highest set bit is the largest power of two <= remaining.
-            1usize << (usize::BITS - 1 - remaining.leading_zeros())
-        }
+        let mut rest = items;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            // The largest power of two <= rest.len() (its highest set bit), at most `max`.
+            let n = max.min(1usize << (usize::BITS - 1 - rest.len().leading_zeros()));
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            Some(chunk)
+        })
     }
 
-    /// The statement for `rows` rows (`rows` must come from [`BatchSql::chunk_rows`]).
+    /// The statement for `rows` rows (`rows` must be a [`BatchSql::chunks`] size).
     pub fn get(&self, batch: Batch, rows: usize) -> Arc<str> {
         let level = rows.trailing_zeros() as usize;
         if rows.is_power_of_two() && level <= MAX_LEVEL {
@@ -302,14 +313,18 @@ mod tests {
     fn batches_split_into_powers_of_two_within_the_limit() {
         let cache = BatchSql::new(Dialect::new(Backend::Sqlite));
         assert_eq!(cache.max_rows(Batch::InsertIndex), 512);
-        let mut left = 1000;
-        let mut sizes = Vec::new();
-        while left > 0 {
-            let n = cache.chunk_rows(Batch::InsertIndex, left);
-            sizes.push(n);
-            left -= n;
-        }
+        let items: Vec<u32> = (0..1000).collect();
+        let chunks: Vec<&[u32]> = cache.chunks(Batch::InsertIndex, &items).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
         assert_eq!(sizes, [512, 256, 128, 64, 32, 8]);
+        assert_eq!(chunks.concat(), items, "every item once, in order");
+        let many: Vec<u32> = (0..1100).collect();
+        let sizes: Vec<usize> = cache
+            .chunks(Batch::InsertIndex, &many)
+            .map(<[u32]>::len)
+            .collect();
+        assert_eq!(sizes, [512, 512, 64, 8, 4]);
+        assert_eq!(cache.chunks(Batch::InsertIndex, &many[..0]).count(), 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::AnyConnection;
-use sqlx::any::{AnyArguments, AnyQueryResult};
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::{Any, Row, Transaction};
 
 use crate::active_key::active_key;
@@ -159,8 +159,8 @@ impl StoreTx {
         Ok(ids)
     }
 
-    /// The multi-row insert of the events at `chunk`, whose length is a
-    /// [`BatchSql::chunk_rows`] size.
+    /// The multi-row insert of the events at `chunk`, whose length is a [`BatchSql::chunks`]
+    /// size.
     fn events_insert<'e>(
         &self,
         events: &'e [Event],
@@ -187,13 +187,7 @@ impl StoreTx {
         ids: &mut [Option<i64>],
     ) -> Result<()> {
         const WHAT: &str = "inserting events";
-        let mut start = 0;
-        while start < order.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::InsertEvents, order.len() - start);
-            let chunk = &order[start..start + rows];
-            start += rows;
+        for chunk in self.batch_sql.chunks(Batch::InsertEvents, order) {
             let done = self
                 .events_insert(events, chunk)
                 .execute(&mut *self.tx)
@@ -219,28 +213,13 @@ impl StoreTx {
         order: &[usize],
         ids: &mut [Option<i64>],
     ) -> Result<()> {
-        let mut start = 0;
-        while start < order.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::InsertEvents, order.len() - start);
-            let chunk = &order[start..start + rows];
+        for chunk in self.batch_sql.chunks(Batch::InsertEvents, order) {
             let returned = self
                 .events_insert(events, chunk)
                 .fetch_all(&mut *self.tx)
                 .await
                 .ctx("inserting events")?;
-            for row in &returned {
-                let id: i64 = row.try_get(0).ctx("inserting events")?;
-                let message_id: &str = row.try_get(1).ctx("inserting events")?;
-                // `chunk` is sorted by message id.
-                if let Ok(pos) =
-                    chunk.binary_search_by(|&i| events[i].message_id.as_str().cmp(message_id))
-                {
-                    ids[chunk[pos]] = Some(id);
-                }
-            }
-            start += rows;
+            record_ids(&returned, events, chunk, ids, "inserting events")?;
         }
         Ok(())
     }
@@ -259,47 +238,25 @@ impl StoreTx {
             .filter(|&i| !existing.contains(events[i].message_id.as_str()))
             .collect();
         let mut inserted = 0u64;
-        let mut start = 0;
-        while start < fresh.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::InsertEvents, fresh.len() - start);
+        for chunk in self.batch_sql.chunks(Batch::InsertEvents, &fresh) {
             inserted += self
-                .events_insert(events, &fresh[start..start + rows])
+                .events_insert(events, chunk)
                 .execute(&mut *self.tx)
                 .await
                 .ctx("inserting events")?
                 .rows_affected();
-            start += rows;
         }
         if inserted != fresh.len() as u64 {
             return Err(Error::ConcurrentInsert);
         }
         // Every fresh message id is now ours (the unique key admits no other row).
-        let mut start = 0;
-        while start < fresh.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::SelectEventIds, fresh.len() - start);
-            let chunk = &fresh[start..start + rows];
-            let mut q = query(self.batch_sql.get(Batch::SelectEventIds, rows));
-            for &i in chunk {
-                q = q.bind(events[i].message_id.as_str());
-            }
-            let found = q
+        for chunk in self.batch_sql.chunks(Batch::SelectEventIds, &fresh) {
+            let found = self
+                .select_event_ids_query(events, chunk)
                 .fetch_all(&mut *self.tx)
                 .await
                 .ctx("reading new event ids")?;
-            for row in &found {
-                let id: i64 = row.try_get(0).ctx("reading new event ids")?;
-                let message_id: &str = row.try_get(1).ctx("reading new event ids")?;
-                if let Ok(pos) =
-                    chunk.binary_search_by(|&i| events[i].message_id.as_str().cmp(message_id))
-                {
-                    ids[chunk[pos]] = Some(id);
-                }
-            }
-            start += rows;
+            record_ids(&found, events, chunk, ids, "reading new event ids")?;
         }
         Ok(())
     }
@@ -311,16 +268,9 @@ impl StoreTx {
         order: &[usize],
     ) -> Result<HashSet<String>> {
         let mut existing = HashSet::new();
-        let mut start = 0;
-        while start < order.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::SelectEventIds, order.len() - start);
-            let mut q = query(self.batch_sql.get(Batch::SelectEventIds, rows));
-            for &i in &order[start..start + rows] {
-                q = q.bind(events[i].message_id.as_str());
-            }
-            let found = q
+        for chunk in self.batch_sql.chunks(Batch::SelectEventIds, order) {
+            let found = self
+                .select_event_ids_query(events, chunk)
                 .fetch_all(&mut *self.tx)
                 .await
                 .ctx("looking for stored events")?;
@@ -330,9 +280,22 @@ impl StoreTx {
                         .ctx("looking for stored events")?,
                 );
             }
-            start += rows;
         }
         Ok(existing)
+    }
+
+    /// `SELECT id, message_id` of the events at `chunk`, whose length is a
+    /// [`BatchSql::chunks`] size.
+    fn select_event_ids_query<'e>(
+        &self,
+        events: &'e [Event],
+        chunk: &[usize],
+    ) -> sqlx::query::Query<'e, Any, AnyArguments> {
+        let mut q = query(self.batch_sql.get(Batch::SelectEventIds, chunk.len()));
+        for &i in chunk {
+            q = q.bind(events[i].message_id.as_str());
+        }
+        q
     }
 
     /// Inserts `(k, event_id)` rows into `trait_index`, in key order (so each statement walks
@@ -706,19 +669,14 @@ impl StoreTx {
     /// # Errors
     /// [`Error::Database`].
     pub async fn add_stream_events(&mut self, links: &[(i64, i64)]) -> Result<()> {
-        let mut start = 0;
-        while start < links.len() {
-            let rows = self
-                .batch_sql
-                .chunk_rows(Batch::InsertStreamEvents, links.len() - start);
-            let mut q = query(self.batch_sql.get(Batch::InsertStreamEvents, rows));
-            for (stream_id, event_id) in &links[start..start + rows] {
+        for chunk in self.batch_sql.chunks(Batch::InsertStreamEvents, links) {
+            let mut q = query(self.batch_sql.get(Batch::InsertStreamEvents, chunk.len()));
+            for (stream_id, event_id) in chunk {
                 q = q.bind(*stream_id).bind(*event_id);
             }
             q.execute(&mut *self.tx)
                 .await
                 .ctx("adding events to streams")?;
-            start += rows;
         }
         Ok(())
     }
@@ -829,6 +787,26 @@ impl StoreTx {
     }
 }
 
+/// Sets `ids` of the events at `chunk` (sorted by message id) from `rows` of
+/// `(id, message_id)`.
+fn record_ids(
+    rows: &[AnyRow],
+    events: &[Event],
+    chunk: &[usize],
+    ids: &mut [Option<i64>],
+    what: &'static str,
+) -> Result<()> {
+    for row in rows {
+        let id: i64 = row.try_get(0).ctx(what)?;
+        let message_id: &str = row.try_get(1).ctx(what)?;
+        if let Ok(pos) = chunk.binary_search_by(|&i| events[i].message_id.as_str().cmp(message_id))
+        {
+            ids[chunk[pos]] = Some(id);
+        }
+    }
+    Ok(())
+}
+
 /// SQLite: the ids of the rows that the multi-row `INSERT ... ON CONFLICT DO NOTHING` into
 /// `table` which returned `done` created, aligned with `keys`, the values of the unique column
 /// `key_col` in the order of the statement's VALUES (None: a duplicate, not inserted).
@@ -910,15 +888,12 @@ pub(crate) async fn insert_index_rows(
     rows: &mut [(i64, i64)],
 ) -> Result<()> {
     rows.sort_unstable();
-    let mut start = 0;
-    while start < rows.len() {
-        let n = batch_sql.chunk_rows(Batch::InsertIndex, rows.len() - start);
-        let mut q = query(batch_sql.get(Batch::InsertIndex, n));
-        for (k, event_id) in &rows[start..start + n] {
+    for chunk in batch_sql.chunks(Batch::InsertIndex, rows) {
+        let mut q = query(batch_sql.get(Batch::InsertIndex, chunk.len()));
+        for (k, event_id) in chunk {
             q = q.bind(*k).bind(*event_id);
         }
         q.execute(&mut *conn).await.ctx("indexing traits")?;
-        start += n;
     }
     Ok(())
 }
