@@ -23,6 +23,15 @@ pub(crate) enum Field<'a> {
     OptText(&'a str),
 }
 
+impl Field<'_> {
+    /// The field's SQL expression.
+    pub(crate) fn expr(&self) -> &str {
+        match self {
+            Field::Int(e) | Field::Text(e) | Field::OptInt(e) | Field::OptText(e) => e,
+        }
+    }
+}
+
 /// The start of `SELECT group_concat(<fields>) FROM (`: the caller appends the inner query,
 /// whose result columns the fields name, and `)`. Rows are concatenated in `order`.
 pub(crate) fn head(fields: &[Field], order: &str) -> String {
@@ -37,15 +46,16 @@ pub(crate) fn head(fields: &[Field], order: &str) -> String {
             sql.push_str(" AS BLOB)) || ':' || ");
             sql.push_str(expr);
         };
+        let expr = field.expr();
         match field {
-            Field::Int(expr) => sql.push_str(expr),
-            Field::Text(expr) => text(&mut sql, expr),
-            Field::OptInt(expr) => {
+            Field::Int(_) => sql.push_str(expr),
+            Field::Text(_) => text(&mut sql, expr),
+            Field::OptInt(_) => {
                 sql.push_str("ifnull(");
                 sql.push_str(expr);
                 sql.push_str(", 'N')");
             }
-            Field::OptText(expr) => {
+            Field::OptText(_) => {
                 sql.push_str("ifnull(");
                 text(&mut sql, expr);
                 sql.push_str(", 'N')");

@@ -380,13 +380,11 @@ pub(crate) async fn load_streams_events(
 ) -> Result<Vec<Vec<Event>>> {
     const WHAT: &str = "loading stream events";
     // Without traits the document column is NULL: decoded as no traits, and not read.
-    let head = if traits {
-        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, e.traits \
-         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN ("
-    } else {
-        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, NULL \
-         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN ("
-    };
+    let head = format!(
+        "SELECT se.stream_id, e.id, e.message_id, e.event_type, e.generated, {} \
+         FROM stream_events se JOIN events e ON e.id = se.event_id WHERE se.stream_id IN (",
+        if traits { "e.traits" } else { "NULL" }
+    );
     let mut out: Vec<Vec<Event>> = (0..stream_ids.len()).map(|_| Vec::new()).collect();
     let position: HashMap<i64, usize> = stream_ids
         .iter()
@@ -394,46 +392,58 @@ pub(crate) async fn load_streams_events(
         .map(|(i, id)| (*id, i))
         .collect();
     if dialect.backend() == Backend::Sqlite {
-        let framed_head = framed_streams_events_head(traits, head);
+        let framed_head = framed_streams_events_head(traits, &head);
         let counts = stream_event_counts(conn, dialect, stream_ids).await?;
         for chunk in framed_chunks(stream_ids, &counts) {
             if chunk.len() == 1 && counts.get(&chunk[0]).copied().unwrap_or(0) > FRAMED_EVENTS {
                 // Too many events for one text: row by row.
-                push_rows(conn, dialect, head, chunk, &position, &mut out).await?;
-                continue;
-            }
-            let q = with_ids(dialect, &framed_head, chunk, "))");
-            let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
-            let text: Option<&str> = get(&row, 0, WHAT)?;
-            let mut frames = Frames::new(text.unwrap_or_default());
-            while !frames.is_empty() {
-                let stream_id = frames.int("a stream id")?;
-                let id = frames.int("an event id")?;
-                let generated = frames.int("a timestamp")?;
-                let message_id = frames.text("a message id")?.to_owned();
-                let event_type = frames.text("an event type")?.to_owned();
-                let doc = if traits {
-                    Some(frames.text("a trait document")?)
-                } else {
-                    None
-                };
-                let event = Event {
-                    message_id,
-                    event_type,
-                    timestamp: from_micros(generated)?,
-                    traits: crate::doc::decode(id, doc)?,
-                };
-                if let Some(&s) = position.get(&stream_id) {
-                    out[s].push(event);
-                }
+                push_rows(conn, dialect, &head, chunk, &position, &mut out).await?;
+            } else {
+                let q = with_ids(dialect, &framed_head, chunk, "))");
+                let row = q.fetch_one(&mut *conn).await.ctx(WHAT)?;
+                let text: Option<&str> = get(&row, 0, WHAT)?;
+                push_frames(text.unwrap_or_default(), traits, &position, &mut out)?;
             }
         }
         return Ok(out);
     }
     for chunk in stream_ids.chunks(IN_CHUNK) {
-        push_rows(conn, dialect, head, chunk, &position, &mut out).await?;
+        push_rows(conn, dialect, &head, chunk, &position, &mut out).await?;
     }
     Ok(out)
+}
+
+/// [`load_streams_events`] for a framed row's `text` (events with their trait documents when
+/// `traits`).
+fn push_frames(
+    text: &str,
+    traits: bool,
+    position: &HashMap<i64, usize>,
+    out: &mut [Vec<Event>],
+) -> Result<()> {
+    let mut frames = Frames::new(text);
+    while !frames.is_empty() {
+        let stream_id = frames.int("a stream id")?;
+        let id = frames.int("an event id")?;
+        let generated = frames.int("a timestamp")?;
+        let message_id = frames.text("a message id")?.to_owned();
+        let event_type = frames.text("an event type")?.to_owned();
+        let doc = if traits {
+            Some(frames.text("a trait document")?)
+        } else {
+            None
+        };
+        let event = Event {
+            message_id,
+            event_type,
+            timestamp: from_micros(generated)?,
+            traits: crate::doc::decode(id, doc)?,
+        };
+        if let Some(&s) = position.get(&stream_id) {
+            out[s].push(event);
+        }
+    }
+    Ok(())
 }
 
 /// [`load_streams_events`] for the streams of `chunk`, a row per event.
@@ -536,6 +546,13 @@ fn framed_streams_events_head(traits: bool, inner: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_stream_fields_are_the_stream_columns_in_order() {
+        let names: Vec<&str> = STREAM_FIELDS.iter().map(|f| f.expr()).collect();
+        let cols: Vec<&str> = STREAM_COLS.split(',').map(str::trim).collect();
+        assert_eq!(names, cols);
+    }
 
     #[test]
     fn framed_chunks_hold_at_most_100_streams_and_2000_events_unless_one_stream_has_more() {
