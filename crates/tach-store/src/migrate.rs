@@ -45,6 +45,11 @@ const SQLITE: &[Migration] = &[
         name: "dead_letter_digest",
         sql: include_str!("../migrations/sqlite/0005_dead_letter_digest.sql"),
     },
+    Migration {
+        version: 6,
+        name: "unchecked_stream_links",
+        sql: include_str!("../migrations/sqlite/0006_unchecked_stream_links.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -72,6 +77,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "dead_letter_digest",
         sql: include_str!("../migrations/postgres/0005_dead_letter_digest.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "unchecked_stream_links",
+        sql: include_str!("../migrations/postgres/0006_unchecked_stream_links.sql"),
     },
 ];
 
@@ -101,10 +111,15 @@ const MYSQL: &[Migration] = &[
         name: "dead_letter_digest",
         sql: include_str!("../migrations/mysql/0005_dead_letter_digest.sql"),
     },
+    Migration {
+        version: 6,
+        name: "unchecked_stream_links",
+        sql: include_str!("../migrations/mysql/0006_unchecked_stream_links.sql"),
+    },
 ];
 
 /// The schema version this build of tach needs.
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 /// What [`crate::Store::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +185,8 @@ mod tests {
                     (2, "streams"),
                     (3, "partial_trait_indexes"),
                     (4, "trait_documents"),
-                    (5, "dead_letter_digest")
+                    (5, "dead_letter_digest"),
+                    (6, "unchecked_stream_links")
                 ],
                 "{backend}"
             );
@@ -189,5 +205,9 @@ mod tests {
         for list in [SQLITE, POSTGRES, MYSQL] {
             assert_eq!(statements(list[4].sql).len(), 3 + 1 + 1);
         }
+        // Two ALTERs on the servers; comments only on SQLite, which keeps its foreign keys.
+        assert_eq!(statements(POSTGRES[5].sql).len(), 2);
+        assert_eq!(statements(MYSQL[5].sql).len(), 2);
+        assert!(statements(SQLITE[5].sql).is_empty());
     }
 }

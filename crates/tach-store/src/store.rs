@@ -1,7 +1,7 @@
 //! [`Store`]: connecting, migrating, checking the schema, and the pipeline worker's operations
 //! on streams (claim, read events, change state, reset, delete) plus trimming and dead letters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -896,7 +896,7 @@ impl Store {
                 .await
                 .ctx("changing the state of streams")?;
             if done.rows_affected() != chunk.len() as u64 {
-                unchanged.extend(self.streams_not_in(chunk, Some(to)).await?);
+                unchanged.extend(self.streams_not_in(chunk, to).await?);
             }
         }
         Ok(unchanged)
@@ -910,40 +910,27 @@ impl Store {
     pub async fn delete_streams(&self, ids: &[i64]) -> Result<Vec<i64>> {
         let mut missing = Vec::new();
         for chunk in ids.chunks(IN_CHUNK) {
-            let done = with_ids(
-                self.dialect,
-                "DELETE FROM streams WHERE id IN (",
-                chunk,
-                ")",
-            )
-            .execute(&self.pool)
-            .await
-            .ctx("deleting streams")?;
-            if done.rows_affected() != chunk.len() as u64 {
-                // Those still there were deleted by no one: they were not ours to delete
-                // either way; report the ones that had already gone.
-                missing.extend(self.streams_not_in(chunk, None).await?);
-            }
+            let mut tx = self.begin().await?;
+            let found = delete_stream_rows(tx.conn(), self.dialect, chunk).await?;
+            tx.commit().await?;
+            missing.extend(chunk.iter().filter(|id| !found.contains(id)));
         }
         Ok(missing)
     }
 
-    /// Of streams `ids`, those not in `state`, or with `None` those that do not exist.
-    async fn streams_not_in(&self, ids: &[i64], state: Option<StreamState>) -> Result<Vec<i64>> {
-        const HEAD: &str = "SELECT id FROM streams WHERE id IN (";
-        let q = match state {
-            Some(state) => with_ids(self.dialect, HEAD, ids, ") AND state = ?").bind(state.code()),
-            None => with_ids(self.dialect, HEAD, ids, ")"),
-        };
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .ctx("reading the state of streams")?;
-        let there: std::collections::HashSet<i64> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<std::result::Result<_, _>>()
-            .ctx("reading the state of streams")?;
+    /// Of streams `ids`, those not in `state`.
+    async fn streams_not_in(&self, ids: &[i64], state: StreamState) -> Result<Vec<i64>> {
+        let rows = with_ids(
+            self.dialect,
+            "SELECT id FROM streams WHERE id IN (",
+            ids,
+            ") AND state = ?",
+        )
+        .bind(state.code())
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading the state of streams")?;
+        let there = id_set(&rows, "reading the state of streams")?;
         Ok(ids
             .iter()
             .copied()
@@ -995,12 +982,10 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn delete_stream(&self, id: i64) -> Result<bool> {
-        let done = query(sql(self.dialect, "DELETE FROM streams WHERE id = ?"))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .ctx("deleting a stream")?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.begin().await?;
+        let found = delete_stream_rows(tx.conn(), self.dialect, &[id]).await?;
+        tx.commit().await?;
+        Ok(!found.is_empty())
     }
 
     /// Resets a failed stream for another try: `error` → `retry_fire`, `expire_error` →
@@ -1083,7 +1068,17 @@ impl Store {
         }
         let mut deleted = 0;
         for chunk in ids.chunks(500) {
-            // Stream links go by ON DELETE CASCADE.
+            // Their links to completed streams first: PostgreSQL and MySQL check no foreign
+            // key there (schema version 6).
+            with_ids(
+                self.dialect,
+                "DELETE FROM stream_events WHERE event_id IN (",
+                chunk,
+                ")",
+            )
+            .execute(tx.conn())
+            .await
+            .ctx("trimming stream links")?;
             deleted += with_ids(self.dialect, "DELETE FROM events WHERE id IN (", chunk, ")")
                 .execute(tx.conn())
                 .await
@@ -1331,6 +1326,46 @@ async fn schema_version(conn: &mut AnyConnection) -> Result<i64> {
         .await
         .and_then(|row| row.try_get::<i64, _>(0))
         .ctx("reading the schema version")
+}
+
+/// Deletes those of streams `ids` (at most [`IN_CHUNK`]) that exist, then their event links and
+/// distinguishing traits; returns the ids it found. PostgreSQL and MySQL check no foreign key
+/// on those rows (schema version 6), so this is their ON DELETE CASCADE. The streams go first:
+/// a transaction adding links to one of them holds its row lock, so the links are deleted
+/// after that transaction has committed them.
+async fn delete_stream_rows(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[i64],
+) -> Result<HashSet<i64>> {
+    const WHAT: &str = "deleting streams";
+    let rows = with_ids(dialect, "SELECT id FROM streams WHERE id IN (", ids, ")")
+        .fetch_all(&mut *conn)
+        .await
+        .ctx(WHAT)?;
+    let found = id_set(&rows, WHAT)?;
+    if found.is_empty() {
+        return Ok(found);
+    }
+    for head in [
+        "DELETE FROM streams WHERE id IN (",
+        "DELETE FROM stream_events WHERE stream_id IN (",
+        "DELETE FROM dist_traits WHERE stream_id IN (",
+    ] {
+        with_ids(dialect, head, ids, ")")
+            .execute(&mut *conn)
+            .await
+            .ctx(WHAT)?;
+    }
+    Ok(found)
+}
+
+/// The ids in the first column of `rows`.
+fn id_set(rows: &[sqlx::any::AnyRow], what: &'static str) -> Result<HashSet<i64>> {
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<std::result::Result<_, _>>()
+        .ctx(what)
 }
 
 /// Per-connection settings.

@@ -1,6 +1,7 @@
 //! Runs a test body against a fresh database on each backend.
 
 use chrono::{DateTime, Duration, Utc};
+use sqlx::{AnyConnection, Connection, Row, SqlSafeStr};
 use tach_store::testing::BACKENDS;
 pub use tach_store::testing::{TestDb, ev, t};
 use tach_store::{Event, NewStream, Store, Trait, TraitValue};
@@ -77,6 +78,36 @@ pub async fn store_events(store: &Store, events: &[Event]) -> Vec<Option<i64>> {
     let ids = tx.insert_events(events).await.expect("insert_events");
     tx.commit().await.expect("commit");
     ids
+}
+
+/// Stores `count` events `{prefix}0`, `{prefix}1`, ... at t(0), t(1), ...; returns their ids.
+pub async fn store_series(store: &Store, prefix: &str, count: i64) -> Vec<i64> {
+    let events: Vec<_> = (0..count)
+        .map(|i| event(&format!("{prefix}{i}"), "x", t(i)))
+        .collect();
+    store_events(store, &events)
+        .await
+        .into_iter()
+        .map(|id| id.expect("a new event"))
+        .collect()
+}
+
+/// A connection to the test database past the store, to look at its tables.
+pub async fn raw_conn(db: &TestDb) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(&db.url)
+        .await
+        .expect("raw connection")
+}
+
+/// The single integer `sql` selects.
+pub async fn count(conn: &mut AnyConnection, sql: impl SqlSafeStr) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
 }
 
 /// Creates a committed stream holding `event_ids`.

@@ -2,10 +2,10 @@
 //! changing the indexed set rebuilds the index, trimming removes index rows, and the upgrade
 //! from the row-per-trait schema keeps every trait.
 
-use sqlx::{AnyConnection, Connection, Executor, Row};
+use sqlx::Executor;
 use tach_store::{Event, EventFilter, IndexedTraits, Store, TraitValue};
 
-use crate::common::{TestDb, on_all_backends_raw, store_events, t};
+use crate::common::{TestDb, count, on_all_backends_raw, raw_conn, store_events, t};
 
 fn ev(id: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
     crate::common::ev(id, "compute.instance.exists", secs, traits)
@@ -30,22 +30,6 @@ async fn found(store: &Store, name: &str, value: &str) -> Vec<String> {
     let count = store.count_events(&f).await.unwrap();
     assert_eq!(count, ids.len() as i64, "count of {name}:{value}");
     ids
-}
-
-async fn raw(db: &TestDb) -> AnyConnection {
-    sqlx::any::install_default_drivers();
-    AnyConnection::connect(&db.url)
-        .await
-        .expect("raw connection")
-}
-
-async fn count(conn: &mut AnyConnection, sql: &'static str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -90,7 +74,7 @@ async fn searches_agree_whether_a_trait_is_indexed_or_not() {
             IndexedTraits::All,
             IndexedTraits::from_names(["tenant", "ratio"]),
         ];
-        let mut conn = raw(db).await;
+        let mut conn = raw_conn(db).await;
         for (i, set) in sets.iter().enumerate() {
             let rebuilt = store.set_indexed_traits(set).await.unwrap();
             // The first is the schema's own default: nothing to rebuild.
@@ -162,7 +146,7 @@ async fn trimming_removes_index_rows() {
             })
             .collect();
         store_events(&store, &events).await;
-        let mut conn = raw(db).await;
+        let mut conn = raw_conn(db).await;
         assert_eq!(
             count(&mut conn, "SELECT COUNT(*) FROM trait_index").await,
             4
@@ -182,7 +166,7 @@ async fn trimming_removes_index_rows() {
 async fn upgrading_from_trait_rows_keeps_every_trait() {
     on_all_backends_raw(async |store: Store, db: &TestDb| {
         store.migrate_to(3).await.unwrap();
-        let mut conn = raw(db).await;
+        let mut conn = raw_conn(db).await;
         for stmt in [
             "INSERT INTO events (message_id, event_type, generated) VALUES ('m1', 'x', 1000000)",
             "INSERT INTO events (message_id, event_type, generated) VALUES ('m2', 'y', 2000000)",

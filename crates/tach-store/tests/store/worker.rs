@@ -2,9 +2,13 @@
 
 use std::collections::HashSet;
 
+use sqlx::{AnyConnection, Connection};
 use tach_store::{ClaimKind, Error, EventFilter, Store, StreamState};
 
-use crate::common::{create_stream, event, new_stream, on_all_backends, store_events, t};
+use crate::common::{
+    TestDb, count, create_stream, event, new_stream, on_all_backends, on_all_backends_raw,
+    raw_conn, store_events, store_series, t,
+};
 
 #[tokio::test]
 async fn claim_takes_ready_streams_once() {
@@ -283,14 +287,7 @@ async fn state_cas_reset_and_delete() {
 #[tokio::test]
 async fn trim_keeps_events_of_open_streams() {
     on_all_backends(async |store: Store| {
-        let events: Vec<_> = (0..6)
-            .map(|i| event(&format!("tr{i}"), "x", t(i)))
-            .collect();
-        let ids: Vec<i64> = store_events(&store, &events)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let ids = store_series(&store, "tr", 6).await;
         // tr0, tr1 in an active stream; tr2 in a completed one; tr3..5 in none.
         create_stream(&store, new_stream("tt", "open", t(0)), &ids[0..2]).await;
         let done = create_stream(&store, new_stream("tt", "done", t(0)), &ids[2..3]).await;
@@ -314,6 +311,71 @@ async fn trim_keeps_events_of_open_streams() {
             .collect();
         assert_eq!(left, ["tr5", "tr1", "tr0"]);
         assert!(store.stream_events(done).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// Rows of `table` whose `column` is `id`, read past the store.
+async fn rows_of(conn: &mut AnyConnection, table: &str, column: &str, id: i64) -> i64 {
+    // Table and column are this file's constants; the id is an integer.
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = {id}");
+    count(conn, sqlx::AssertSqlSafe(sql)).await
+}
+
+#[tokio::test]
+async fn deletes_and_trims_leave_no_links_or_distinguishing_traits() {
+    // PostgreSQL and MySQL have no foreign keys on these rows (schema version 6): the store
+    // deletes them itself, which this checks past the store's own joins.
+    on_all_backends_raw(async |store: Store, db: &TestDb| {
+        store.migrate().await.unwrap();
+        let mut conn = raw_conn(db).await;
+        let ids = store_series(&store, "dl", 4).await;
+        let one = create_stream(&store, new_stream("dt", "one", t(0)), &ids[0..2]).await;
+        let many = create_stream(&store, new_stream("dt", "many", t(0)), &ids[1..3]).await;
+        let done = create_stream(&store, new_stream("dt", "done", t(0)), &ids[3..4]).await;
+        for s in [one, many, done] {
+            assert_eq!(rows_of(&mut conn, "dist_traits", "stream_id", s).await, 1);
+        }
+        assert_eq!(
+            rows_of(&mut conn, "stream_events", "stream_id", one).await,
+            2
+        );
+
+        // The API's delete, then the pipeline's purge (with an id that is gone).
+        assert!(store.delete_stream(one).await.unwrap());
+        assert_eq!(store.delete_streams(&[many, one]).await.unwrap(), [one]);
+        for s in [one, many] {
+            assert_eq!(rows_of(&mut conn, "stream_events", "stream_id", s).await, 0);
+            assert_eq!(rows_of(&mut conn, "dist_traits", "stream_id", s).await, 0);
+        }
+        // The events stay, with their links to the stream not deleted.
+        assert_eq!(rows_of(&mut conn, "events", "id", ids[1]).await, 1);
+        assert_eq!(
+            rows_of(&mut conn, "stream_events", "stream_id", done).await,
+            1
+        );
+
+        // Trimming a completed stream's event takes its link too; the stream stays.
+        assert!(
+            store
+                .set_stream_state(done, StreamState::Active, StreamState::Completed, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.trim_events(t(10), 10).await.unwrap(), 4);
+        assert_eq!(
+            rows_of(&mut conn, "stream_events", "event_id", ids[3]).await,
+            0
+        );
+        assert_eq!(
+            rows_of(&mut conn, "stream_events", "stream_id", done).await,
+            0
+        );
+        assert_eq!(
+            rows_of(&mut conn, "dist_traits", "stream_id", done).await,
+            1
+        );
+        conn.close().await.unwrap();
     })
     .await;
 }
