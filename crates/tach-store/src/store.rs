@@ -193,9 +193,10 @@ impl Store {
             if !upkeep::autovacuum_on(&mut conn).await? {
                 upkeep.enable();
                 tracing::warn!(
-                    "PostgreSQL's autovacuum is off: tach runs ANALYZE on its own tables as they \
-                     grow, so that its queries keep their plans; turn autovacuum on, or schedule \
-                     ANALYZE for the database's other tables."
+                    "PostgreSQL's autovacuum is off: tach runs VACUUM and ANALYZE on its own \
+                     tables as they grow and change, so that its queries keep their plans and \
+                     skip no dead rows; turn autovacuum on, or schedule VACUUM ANALYZE for the \
+                     database's other tables."
                 );
             }
         }
@@ -213,13 +214,13 @@ impl Store {
         })
     }
 
-    /// Whether this process runs `ANALYZE` on tach's tables as they grow (PostgreSQL with
-    /// autovacuum off; see [`crate::upkeep`]).
+    /// Whether this process runs `VACUUM (ANALYZE)` on tach's tables as they grow (PostgreSQL
+    /// with autovacuum off; see [`crate::upkeep`]).
     pub fn analyzes_tables(&self) -> bool {
         self.upkeep.enabled()
     }
 
-    /// `ANALYZE` passes over tach's tables this process has started (each runs in the
+    /// `VACUUM (ANALYZE)` passes over tach's tables this process has started (each runs in the
     /// background, beside the transaction whose [`Store::begin`] found it due).
     pub fn analyze_runs(&self) -> u64 {
         self.upkeep.started()
@@ -228,6 +229,11 @@ impl Store {
     /// Of [`Store::analyze_runs`], the passes that have finished.
     pub fn analyze_runs_finished(&self) -> u64 {
         self.upkeep.finished()
+    }
+
+    /// `VACUUM streams` passes (between those over every table) this process has finished.
+    pub fn streams_vacuums_finished(&self) -> u64 {
+        self.upkeep.streams_finished()
     }
 
     /// Background WAL checkpoints that succeeded, and how many of the log's frames were in the
@@ -266,10 +272,11 @@ impl Store {
             let (checkpoints, pool) = (self.checkpoints.clone(), self.pool.clone());
             tokio::spawn(async move { checkpoints.run(&pool).await });
         }
-        if self.upkeep.claim() {
-            // ANALYZE takes no lock that writes wait for: it runs beside this transaction.
+        if let Some(pass) = self.upkeep.claim() {
+            // VACUUM and ANALYZE take no lock that writes wait for: they run beside this
+            // transaction.
             let (upkeep, pool) = (self.upkeep.clone(), self.pool.clone());
-            tokio::spawn(async move { upkeep.run(&pool).await });
+            tokio::spawn(async move { upkeep.run(&pool, pass).await });
         }
         let indexed = self.indexed_traits().await?;
         let tx = match self.dialect.begin_write() {

@@ -1,4 +1,4 @@
-//! Background upkeep: table statistics on PostgreSQL servers whose autovacuum is off
+//! Background upkeep: table statistics and vacuuming on PostgreSQL servers whose autovacuum is off
 //! (`tach_store::upkeep`), WAL checkpoints of SQLite files (`tach_store::checkpoint`).
 
 use tach_store::testing::{TestDb, backends};
@@ -10,6 +10,11 @@ use crate::common::{event, store_events, t};
 /// Tables among events and trait_index that have planner statistics.
 const WITH_STATS: &str = "SELECT CAST(COUNT(DISTINCT tablename) AS TEXT) FROM pg_stats \
                           WHERE tablename IN ('events', 'trait_index')";
+
+/// tach's tables that have been vacuumed.
+const VACUUMED: &str = "SELECT CAST(COUNT(*) AS TEXT) FROM pg_stat_user_tables \
+                        WHERE last_vacuum IS NOT NULL AND relname IN \
+                        ('events', 'trait_index', 'streams', 'stream_events', 'dist_traits')";
 
 /// Waits (up to 30 s) until the store's background ANALYZE passes have all finished.
 async fn wait_for_analyze(store: &Store) {
@@ -67,6 +72,16 @@ async fn postgres_without_autovacuum_analyzes_the_tables_as_they_grow() {
     assert_eq!(store.analyze_runs(), 1);
     wait_for_analyze(&store).await;
     assert_eq!(db.query_text(WITH_STATS).await, "2");
+    // Vacuumed too. The server's statistics views may trail the VACUUM by a moment.
+    let mut vacuumed = String::new();
+    for _ in 0..50 {
+        vacuumed = db.query_text(VACUUMED).await;
+        if vacuumed == "5" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(vacuumed, "5", "tables vacuumed");
 
     // The next one is due after another MIN_EVENTS (half the table is fewer).
     store_numbered(&store, MIN_EVENTS, MIN_EVENTS - 1000).await;
