@@ -408,7 +408,7 @@ impl Pipeline {
     ) -> Result<std::result::Result<AddReport, tach_worker::Error>> {
         let mut attempt = 0u32;
         loop {
-            match self.manager.add_events(events.to_vec(), Utc::now()).await {
+            match self.manager.add_events(events, Utc::now()).await {
                 Ok(report) => {
                     if attempt > 0 {
                         tracing::info!(

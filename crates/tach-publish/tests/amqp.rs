@@ -268,7 +268,7 @@ async fn notabene_publishes_the_usage_notifications_and_the_events_on_commit() {
     let (store, file) = sqlite_store().await;
     let mut pm = configs.setup().pipeline_manager(store.clone());
     pm.trigger_manager()
-        .add_events(vec![exists("e1", "i-1")], at(0, 5))
+        .add_events(&[exists("e1", "i-1")], at(0, 5))
         .await
         .unwrap();
     let pass = pm.run_until_idle(at(1, 0)).await.unwrap();
@@ -324,7 +324,7 @@ async fn a_failed_publish_puts_the_stream_in_error_and_a_reset_retries_it() {
     let (store, file) = sqlite_store().await;
     let mut pm = configs.setup().pipeline_manager(store.clone());
     pm.trigger_manager()
-        .add_events(vec![exists("e2", "i-2")], at(0, 5))
+        .add_events(&[exists("e2", "i-2")], at(0, 5))
         .await
         .unwrap();
     let pass = pm.run_until_idle(at(1, 0)).await.unwrap();

@@ -206,7 +206,7 @@ async fn run_pipeline(kafka_params: &str) -> (StreamState, Option<String>) {
     store.migrate().await.unwrap();
     let mut pm = setup.pipeline_manager(store.clone());
     pm.trigger_manager()
-        .add_events(vec![exists("k1", "i-1")], at(0, 5))
+        .add_events(&[exists("k1", "i-1")], at(0, 5))
         .await
         .unwrap();
     let pass = pm.run_until_idle(at(1, 0)).await.unwrap();

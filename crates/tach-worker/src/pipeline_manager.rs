@@ -374,7 +374,7 @@ impl PipelineManager {
             return failures;
         }
         let all: Vec<tach_distiller::Event> = new_events.iter().flatten().cloned().collect();
-        match self.triggers.add_events(all, now).await {
+        match self.triggers.add_events(&all, now).await {
             Ok(added) => {
                 report.new_events.absorb(&added);
                 return failures;
@@ -390,7 +390,7 @@ impl PipelineManager {
             if failure.is_some() || events.is_empty() {
                 continue;
             }
-            match self.triggers.add_events(events, now).await {
+            match self.triggers.add_events(&events, now).await {
                 Ok(added) => report.new_events.absorb(&added),
                 Err(e) => {
                     *failure = Some(format!("storing the pipeline's new events failed: {e}"));

@@ -99,7 +99,7 @@ impl Replay {
             let added = self
                 .manager
                 .trigger_manager()
-                .add_events_event_time(batch, start)
+                .add_events_event_time(&batch, start)
                 .await?;
             self.totals.ingest.absorb(&added);
             self.totals.batches += 1;

@@ -174,11 +174,7 @@ impl TriggerManager {
     ///
     /// # Errors
     /// The store error that ended the last attempt, or an expiration that cannot be evaluated.
-    pub async fn add_events(
-        &mut self,
-        events: Vec<Event>,
-        now: DateTime<Utc>,
-    ) -> Result<AddReport> {
+    pub async fn add_events(&mut self, events: &[Event], now: DateTime<Utc>) -> Result<AddReport> {
         self.add_with_clock(events, Clock::Fixed(now)).await
     }
 
@@ -189,18 +185,18 @@ impl TriggerManager {
     /// As [`Self::add_events`].
     pub async fn add_events_event_time(
         &mut self,
-        events: Vec<Event>,
+        events: &[Event],
         start: DateTime<Utc>,
     ) -> Result<AddReport> {
         self.add_with_clock(events, Clock::EventTime(start)).await
     }
 
-    async fn add_with_clock(&mut self, events: Vec<Event>, clock: Clock) -> Result<AddReport> {
+    async fn add_with_clock(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
         let mut retries = 0;
         let mut races = 0;
         loop {
             let saved = self.counters.clone();
-            match self.try_add(&events, clock).await {
+            match self.try_add(events, clock).await {
                 Ok(mut report) => {
                     report.retries = retries + races;
                     self.maybe_log_statistics();

@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
                 }],
             };
             manager
-                .add_events(vec![event("start"), event("end")], now)
+                .add_events(&[event("start"), event("end")], now)
                 .await?;
             let ready = Instant::now();
             let filter = StreamFilter {

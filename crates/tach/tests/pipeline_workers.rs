@@ -100,7 +100,7 @@ async fn racing_workers(server: Server, tag: &str) {
             });
         }
     }
-    let report = manager.add_events(events, then).await.unwrap();
+    let report = manager.add_events(&events, then).await.unwrap();
     assert_eq!(report.streams_created, STREAMS as u64);
 
     let workers: Vec<_> = (0..WORKERS)

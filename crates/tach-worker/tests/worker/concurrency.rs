@@ -31,7 +31,7 @@ async fn concurrent_ingest_opens_one_stream_per_key() {
                             t0(),
                         ));
                     }
-                    tm.add_events(batch, t0()).await.unwrap();
+                    tm.add_events(&batch, t0()).await.unwrap();
                 }
                 store.close().await;
             }));
@@ -67,10 +67,10 @@ async fn concurrent_ingest_opens_one_stream_per_key() {
 async fn racing_pipeline_managers_fire_each_stream_once() {
     on_server_backends(async |store: Store, db: &TestDb| {
         let mut tm = setup().trigger_manager(store.clone());
-        let events = (0..KEYS)
+        let events: Vec<_> = (0..KEYS)
             .map(|k| request_event(&format!("e{k}"), "x.end", &format!("req-{k}"), t0()))
             .collect();
-        tm.add_events(events, t0()).await.unwrap();
+        tm.add_events(&events, t0()).await.unwrap();
         let now = t0() + Duration::minutes(1);
         let mut tasks = Vec::new();
         for _ in 0..WORKERS {

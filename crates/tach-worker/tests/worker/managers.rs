@@ -39,7 +39,7 @@ async fn events_go_to_one_stream_per_key_and_duplicates_are_skipped() {
         let mut tm = setup().trigger_manager(store.clone());
         let report = tm
             .add_events(
-                vec![
+                &[
                     request_event("m1", "compute.instance.create.start", "r1", t0()),
                     request_event("m2", "compute.instance.create.start", "r2", t0()),
                     request_event("m1", "compute.instance.create.start", "r1", t0()),
@@ -57,7 +57,7 @@ async fn events_go_to_one_stream_per_key_and_duplicates_are_skipped() {
         let at = t0() + Duration::seconds(1);
         let report = tm
             .add_events(
-                vec![
+                &[
                     request_event("m3", "compute.instance.create.end", "r1", at),
                     request_event("m2", "compute.instance.create.start", "r2", t0()),
                 ],
@@ -90,12 +90,12 @@ async fn events_go_to_one_stream_per_key_and_duplicates_are_skipped() {
 async fn an_expired_open_stream_is_detached_and_a_new_one_opens() {
     on_all_backends(async |store: Store, _db| {
         let mut tm = setup().trigger_manager(store.clone());
-        tm.add_events(vec![request_event("a1", "x.start", "r3", t0())], t0())
+        tm.add_events(&[request_event("a1", "x.start", "r3", t0())], t0())
             .await
             .unwrap();
         let later = t0() + Duration::minutes(15);
         let report = tm
-            .add_events(vec![request_event("a2", "x.start", "r3", later)], later)
+            .add_events(&[request_event("a2", "x.start", "r3", later)], later)
             .await
             .unwrap();
         assert_eq!(report.streams_detached, 1);
@@ -109,7 +109,7 @@ async fn an_expired_open_stream_is_detached_and_a_new_one_opens() {
         let at = t0() + Duration::hours(1);
         let report = tm
             .add_events(
-                vec![
+                &[
                     request_event("b1", "x.start", "r4", t0()),
                     request_event("b2", "x.start", "r4", at),
                 ],
@@ -147,12 +147,12 @@ async fn streams_expiring_within_a_batch_are_replaced_in_a_chain() {
         let mut tm = setup().trigger_manager(store.clone());
         let m = |n: i64| t0() + Duration::minutes(n);
         // r6 has a stored stream that the next batch finds expired (request_id: $last + 10m).
-        tm.add_events_event_time(vec![request_event("c0", "x.start", "r6", m(0))], m(0))
+        tm.add_events_event_time(&[request_event("c0", "x.start", "r6", m(0))], m(0))
             .await
             .unwrap();
         let report = tm
             .add_events_event_time(
-                vec![
+                &[
                     request_event("a1", "x.start", "r5", m(0)),
                     request_event("a2", "x.update", "r5", m(1)),
                     // r6's stored stream expired at m10: a new stream.
@@ -201,7 +201,7 @@ async fn streams_expiring_within_a_batch_are_replaced_in_a_chain() {
 
         // The next batch finds the chain's last stream open and adds to it.
         let report = tm
-            .add_events_event_time(vec![request_event("a8", "x.end", "r5", m(62))], m(62))
+            .add_events_event_time(&[request_event("a8", "x.end", "r5", m(62))], m(62))
             .await
             .unwrap();
         assert_eq!((report.streams_created, report.streams_detached), (0, 0));
@@ -221,7 +221,7 @@ async fn streams_fire_and_expire_when_due_and_completed_streams_take_no_events()
         let at = t0() + Duration::seconds(1);
         pm.trigger_manager()
             .add_events(
-                vec![
+                &[
                     request_event("m1", "compute.instance.create.start", "r1", t0()),
                     request_event("m2", "compute.instance.create.start", "r2", t0()),
                     request_event("m3", "compute.instance.create.end", "r1", at),
@@ -254,7 +254,7 @@ async fn streams_fire_and_expire_when_due_and_completed_streams_take_no_events()
         let late = t0() + Duration::minutes(20);
         let report = pm
             .trigger_manager()
-            .add_events(vec![request_event("m4", "x.start", "r1", late)], late)
+            .add_events(&[request_event("m4", "x.start", "r1", late)], late)
             .await
             .unwrap();
         assert_eq!(report.streams_created, 1);
@@ -276,7 +276,7 @@ async fn purge_completed_streams_deletes_them() {
         setup.settings.purge_completed_streams = true;
         let mut pm = setup.pipeline_manager(store.clone());
         pm.trigger_manager()
-            .add_events(vec![request_event("m1", "x.end", "r1", t0())], t0())
+            .add_events(&[request_event("m1", "x.end", "r1", t0())], t0())
             .await
             .unwrap();
         let pass = pm.run_once(t0() + Duration::minutes(1)).await.unwrap();
@@ -321,7 +321,7 @@ async fn a_failing_pipeline_leaves_the_stream_in_error_and_reset_retries_it() {
         let mut pm = setup.pipeline_manager(store.clone());
         pm.trigger_manager()
             .add_events(
-                vec![
+                &[
                     request_event("m1", "x.end", "r1", t0()),
                     request_event("m2", "x.start", "r2", t0()),
                 ],
@@ -415,7 +415,7 @@ async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
             let request = format!("r-{reads_traits}");
             pm.trigger_manager()
                 .add_events(
-                    vec![
+                    &[
                         request_event(&a, "x.start", &request, t0()),
                         request_event(&b, "x.end", &request, t0() + Duration::seconds(1)),
                     ],
@@ -446,7 +446,7 @@ async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
         });
         let other = request_event("other", "image.update", "r-both", t0());
         pm.trigger_manager()
-            .add_events(vec![event, other], t0())
+            .add_events(&[event, other], t0())
             .await
             .unwrap();
         let pass = pm.run_until_idle(t0() + Duration::days(3)).await.unwrap();
