@@ -25,8 +25,14 @@ use crate::{Error, Result};
 
 /// How many times a batch is retried after a transient store error.
 const BATCH_RETRIES: u32 = 5;
-/// How many times a batch is redone because another batch opened one of its streams first.
+/// How many times in a row a batch is redone because another batch opened the same one of its
+/// streams first.
 const STREAM_RACE_ATTEMPTS: u32 = 8;
+/// How many times in all a batch is redone because other batches opened its streams first.
+/// Each lost race on a new key is progress (that stream exists now), and a batch of new
+/// instances races on many keys while another worker takes the same traffic; see
+/// [`RaceBudget`].
+const STREAM_RACES_PER_BATCH: u32 = 64;
 
 /// What one [`TriggerManager::add_events`] call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -193,27 +199,19 @@ impl TriggerManager {
 
     async fn add_with_clock(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
         let mut retries = 0;
-        let mut races = 0;
+        let mut races = RaceBudget::default();
         loop {
             let saved = self.counters.clone();
             match self.try_add(events, clock).await {
                 Ok(mut report) => {
-                    report.retries = retries + races;
+                    report.retries = retries + u64::from(races.lost);
                     self.maybe_log_statistics();
                     return Ok(report);
                 }
                 Err(Error::LostStreamRace { trigger, key }) => {
                     // The winner has committed: redo at once, and its stream is locked in order.
                     self.counters = saved;
-                    races += 1;
-                    if races >= u64::from(STREAM_RACE_ATTEMPTS) {
-                        return Err(Error::StreamRace {
-                            trigger,
-                            key,
-                            attempts: STREAM_RACE_ATTEMPTS,
-                        });
-                    }
-                    tracing::debug!(%trigger, %key, "Another batch opened a stream first; redoing.");
+                    races.lose(trigger, key)?;
                 }
                 Err(e) if e.is_transient() && retries < u64::from(BATCH_RETRIES) => {
                     self.counters = saved;
@@ -443,6 +441,39 @@ impl TriggerManager {
     }
 }
 
+/// The stream races one batch may lose before it gives up: [`STREAM_RACE_ATTEMPTS`] in a row
+/// on one key (the stream keeps being opened and closed by others), or
+/// [`STREAM_RACES_PER_BATCH`] in all.
+#[derive(Debug, Default)]
+struct RaceBudget {
+    /// Races lost so far.
+    lost: u32,
+    /// The key of the last race lost, and how many times in a row it was lost.
+    last: Option<(String, String, u32)>,
+}
+
+impl RaceBudget {
+    /// Counts a lost race on `key` of `trigger`; the error when the budget is spent.
+    fn lose(&mut self, trigger: String, key: String) -> Result<()> {
+        self.lost += 1;
+        let in_a_row = match &self.last {
+            Some((t, k, n)) if *t == trigger && *k == key => n + 1,
+            _ => 1,
+        };
+        if in_a_row >= STREAM_RACE_ATTEMPTS || self.lost >= STREAM_RACES_PER_BATCH {
+            return Err(Error::StreamRace {
+                trigger,
+                key,
+                attempts: self.lost,
+            });
+        }
+        tracing::debug!(%trigger, %key, lost = self.lost,
+            "Another batch opened a stream first; redoing.");
+        self.last = Some((trigger, key, in_a_row));
+        Ok(())
+    }
+}
+
 /// The slot of a stream just created with id `id` (its first event already counted by
 /// `StreamProgress::start`), counted as created.
 fn created(
@@ -498,4 +529,43 @@ fn continue_stream(
         dirty: true,
         generation: 0,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lose(budget: &mut RaceBudget, key: &str) -> Result<()> {
+        budget.lose("t".to_owned(), key.to_owned())
+    }
+
+    #[test]
+    fn races_on_new_keys_go_on_and_the_same_key_gives_up() {
+        // Other workers opening a different new stream each time: progress, up to the cap.
+        let mut budget = RaceBudget::default();
+        for i in 1..STREAM_RACES_PER_BATCH {
+            lose(&mut budget, &format!("k{i}")).unwrap();
+        }
+        let err = lose(&mut budget, "last").unwrap_err();
+        assert!(
+            matches!(err, Error::StreamRace { attempts, .. } if attempts == STREAM_RACES_PER_BATCH),
+            "{err:?}"
+        );
+
+        // The same key lost again and again: give up sooner; another key in between resets.
+        let mut budget = RaceBudget::default();
+        for _ in 1..STREAM_RACE_ATTEMPTS {
+            lose(&mut budget, "a").unwrap();
+        }
+        lose(&mut budget, "b").unwrap();
+        for _ in 1..STREAM_RACE_ATTEMPTS {
+            lose(&mut budget, "a").unwrap();
+        }
+        let err = lose(&mut budget, "a").unwrap_err();
+        assert!(
+            matches!(&err, Error::StreamRace { key, attempts, .. }
+                if key == "a" && *attempts == 2 * STREAM_RACE_ATTEMPTS),
+            "{err:?}"
+        );
+    }
 }
