@@ -31,16 +31,19 @@ pub trait Handler: Send {
         env: &mut Environment,
     ) -> Result<Vec<Event>, HandlerError>;
 
-    /// Performs side effects, after every handler of the pipeline succeeded.
+    /// Performs side effects, after every handler of the pipeline succeeded. A handler without
+    /// side effects has nothing to do here (the default).
     ///
     /// # Errors
     /// A failure (e.g. a publish the broker did not confirm) fails the pipeline run: the
     /// stream goes to `error`/`expire_error` and can be reset and retried. The other handlers
     /// still commit (side effects already done cannot be undone).
-    fn commit(&mut self, env: &Environment) -> Result<(), HandlerError>;
+    fn commit(&mut self, _env: &Environment) -> Result<(), HandlerError> {
+        Ok(())
+    }
 
-    /// Cleans up after a failed pipeline.
-    fn rollback(&mut self, env: &Environment);
+    /// Cleans up after a failed pipeline (by default, nothing to clean up).
+    fn rollback(&mut self, _env: &Environment) {}
 
     /// Whether `handle` reads the events' traits; a pipeline whose handlers all say no gets
     /// its events without them (message id, type and time only), which is cheaper to load.

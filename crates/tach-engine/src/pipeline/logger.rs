@@ -62,12 +62,6 @@ impl Handler for LoggerHandler {
         Ok(events)
     }
 
-    fn commit(&mut self, _env: &Environment) -> Result<(), HandlerError> {
-        Ok(())
-    }
-
-    fn rollback(&mut self, _env: &Environment) {}
-
     fn reads_traits(&self) -> bool {
         false
     }

@@ -178,12 +178,6 @@ impl Handler for UsageHandler {
         events.extend(audit.events);
         Ok(events)
     }
-
-    fn commit(&mut self, _env: &Environment) -> Result<(), HandlerError> {
-        Ok(())
-    }
-
-    fn rollback(&mut self, _env: &Environment) {}
 }
 
 /// Checks one `.exists` against its block and records the verdict (and warnings).

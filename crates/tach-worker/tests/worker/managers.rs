@@ -301,12 +301,6 @@ impl tach_engine::Handler for Failing {
             reason: "on purpose".to_owned(),
         })
     }
-
-    fn commit(&mut self, _env: &tach_engine::Environment) -> Result<(), tach_engine::HandlerError> {
-        Ok(())
-    }
-
-    fn rollback(&mut self, _env: &tach_engine::Environment) {}
 }
 
 #[tokio::test]
@@ -375,12 +369,6 @@ impl tach_engine::Handler for Recorder {
         self.seen.lock().unwrap().push(seen);
         Ok(events)
     }
-
-    fn commit(&mut self, _env: &tach_engine::Environment) -> Result<(), tach_engine::HandlerError> {
-        Ok(())
-    }
-
-    fn rollback(&mut self, _env: &tach_engine::Environment) {}
 
     fn reads_traits(&self) -> bool {
         self.reads_traits
