@@ -16,6 +16,14 @@ pub enum Error {
         /// The URL as given (any password removed).
         url: String,
     },
+    /// The operation exists on other backends only.
+    #[error("{what} is not available on {backend}")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The backend of the store.
+        backend: Backend,
+    },
     /// Opening the connection pool failed.
     #[error("cannot connect to the {backend} database")]
     Connect {

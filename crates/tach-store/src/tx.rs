@@ -435,14 +435,61 @@ impl StoreTx {
         &mut self,
         news: Vec<NewStream>,
     ) -> Result<Vec<Option<StreamRow>>> {
+        self.insert_streams_with(news, false).await
+    }
+
+    /// Whether [`StoreTx::open_or_lock_streams`] can be used: PostgreSQL.
+    pub fn opens_or_locks_streams(&self) -> bool {
+        self.dialect.backend() == Backend::Postgres
+    }
+
+    /// PostgreSQL: opens the stream of each of `news` whose key has no open stream, and locks
+    /// the open stream of each other one, in one pass in active-key order (`INSERT ... ON
+    /// CONFLICT (active_key) DO UPDATE ... WHERE false`, which locks the row it meets without
+    /// changing it). Returns, in the order of `news`, each created stream, or `None` where the
+    /// key's open stream exists (locked now: read it with [`StoreTx::lock_active_streams`]).
+    /// No race is lost: a transaction opening the same key meanwhile makes this one wait for
+    /// its commit and then lock its stream; and concurrent batches take their locks in the
+    /// same order. The distinguishing traits of created streams are written before the commit.
+    ///
+    /// # Errors
+    /// As [`StoreTx::insert_stream`]; [`Error::Unsupported`] on the other backends.
+    pub async fn open_or_lock_streams(
+        &mut self,
+        news: Vec<NewStream>,
+    ) -> Result<Vec<Option<StreamRow>>> {
+        if !self.opens_or_locks_streams() {
+            return Err(Error::Unsupported {
+                what: "opening or locking streams in one statement",
+                backend: self.dialect.backend(),
+            });
+        }
+        self.insert_streams_with(news, true).await
+    }
+
+    /// [`StoreTx::insert_streams_deferred`], or with `lock_existing` (PostgreSQL only)
+    /// [`StoreTx::open_or_lock_streams`].
+    async fn insert_streams_with(
+        &mut self,
+        news: Vec<NewStream>,
+        lock_existing: bool,
+    ) -> Result<Vec<Option<StreamRow>>> {
         const ACTION: &str = "creating streams";
         const PER_ROW: usize = 10;
         let keys: Vec<String> = news
             .iter()
             .map(|n| active_key(&n.trigger_name, &n.distinguishing_key))
             .collect();
+        // Rows are inserted or locked in the order of the statement's VALUES.
+        let mut order: Vec<usize> = (0..news.len()).collect();
+        if lock_existing {
+            order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(news.len());
-        for (chunk, chunk_keys) in news.chunks(IN_CHUNK).zip(keys.chunks(IN_CHUNK)) {
+        for chunk_order in order.chunks(IN_CHUNK) {
+            let chunk: Vec<&NewStream> = chunk_order.iter().map(|&i| &news[i]).collect();
+            let chunk_keys: Vec<String> = chunk_order.iter().map(|&i| keys[i].clone()).collect();
+            let chunk_keys = chunk_keys.as_slice();
             let mut b = SqlBuf::new(self.dialect);
             b.push(
                 "INSERT INTO streams (trigger_name, state, first_event, last_event, \
@@ -457,6 +504,15 @@ impl StoreTx {
             if self.dialect.backend() == Backend::Sqlite {
                 // No RETURNING: see `sqlite_created_ids`.
                 b.push(" ON CONFLICT (active_key) DO NOTHING");
+            } else if lock_existing {
+                // "Only rows for which this expression returns true will be updated, although
+                // all rows will be locked when the ON CONFLICT DO UPDATE action is taken"
+                // (PostgreSQL's INSERT): the existing row is locked and left unchanged, and
+                // RETURNING yields the inserted rows only.
+                b.push(
+                    " ON CONFLICT (active_key) DO UPDATE SET active_key = EXCLUDED.active_key \
+                     WHERE false RETURNING id, active_key",
+                );
             } else if self.dialect.has_returning() {
                 b.push(" ON CONFLICT (active_key) DO NOTHING RETURNING id, active_key");
             } else {

@@ -6,9 +6,11 @@
 //! touched by a batch are locked once (the store's locking read), kept in memory for the rest of
 //! the batch and written once at the end, so a batch costs a handful of statements per stream
 //! rather than per event. The open stream of a (trigger, values) pair is unique in the database
-//! (its active key), so concurrent ingest processes never open two streams for one pair: the
-//! loser of the race redoes its batch and then finds and locks the winner's stream. Locks are
-//! always taken in (trigger, key) order, so concurrent batches do not deadlock.
+//! (its active key), so concurrent ingest processes never open two streams for one pair. On
+//! PostgreSQL a batch opens its missing streams and locks its existing ones in one pass in
+//! active-key order, so there is no race to lose; on MySQL the loser of the race redoes its
+//! batch and then finds and locks the winner's stream. Locks are always taken in active-key
+//! order, so concurrent batches do not deadlock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -272,8 +274,8 @@ impl TriggerManager {
     }
 
     /// One attempt: match every new event first (pure), then lock or open the streams of the
-    /// batch in a fixed order (trigger name, distinguishing key) so that concurrent batches
-    /// lock in the same order and do not deadlock, then add the events in order.
+    /// batch in a fixed order (the store's row locks go by active key) so that concurrent
+    /// batches lock in the same order and do not deadlock, then add the events in order.
     async fn try_add(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
         let mut report = AddReport::default();
         let mut tx = self.store.begin().await?;
@@ -325,12 +327,44 @@ impl TriggerManager {
             (triggers[a.trigger].name.as_str(), a.key.as_str())
                 .cmp(&(triggers[b.trigger].name.as_str(), b.key.as_str()))
         });
-        // The stored open streams of every key, locked in one statement per chunk.
-        let pairs: Vec<(&str, &str)> = keys
+        // PostgreSQL: every key's stream is opened, or its open stream locked, in one pass in
+        // key order, so no other batch can open it between the lookup and the insert.
+        let mut opened: Vec<Option<StreamRow>> = vec![None; keys.len()];
+        if tx.opens_or_locks_streams() {
+            let news = keys
+                .iter()
+                .map(|info| {
+                    let trigger = &triggers[info.trigger];
+                    let at = nows[info.first];
+                    // Counted below, for the streams this opens.
+                    let (progress, _) =
+                        StreamProgress::start(trigger, &events[info.first], at, None)?;
+                    Ok(convert::new_stream(
+                        &trigger.name,
+                        &info.key,
+                        &info.values,
+                        &progress,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            opened = tx.open_or_lock_streams(news).await?;
+        }
+        // The stored open streams of every other key, locked in one statement per chunk.
+        let others: Vec<usize> = (0..keys.len()).filter(|&k| opened[k].is_none()).collect();
+        let pairs: Vec<(&str, &str)> = others
             .iter()
-            .map(|info| (triggers[info.trigger].name.as_str(), info.key.as_str()))
+            .map(|&k| {
+                let info = &keys[k];
+                (triggers[info.trigger].name.as_str(), info.key.as_str())
+            })
             .collect();
-        let mut stored = tx.lock_active_streams(&pairs).await?;
+        let mut stored: Vec<Option<StreamRow>> = vec![None; keys.len()];
+        for (k, row) in others
+            .into_iter()
+            .zip(tx.lock_active_streams(&pairs).await?)
+        {
+            stored[k] = row;
+        }
         // Every stream the batch touches, and each key's current one (an index into them).
         let mut slots: Vec<Slot> = Vec::with_capacity(keys.len());
         let mut current: Vec<Option<usize>> = vec![None; keys.len()];
@@ -344,6 +378,21 @@ impl TriggerManager {
             let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
             let at = nows[info.first];
+            if let Some(row) = opened[k].take() {
+                // Opened above with this very progress; now counted.
+                let (progress, added) =
+                    StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
+                current[k] = Some(slots.len());
+                slots.push(created(
+                    row.id,
+                    progress,
+                    added.ready_to_fire,
+                    0,
+                    debug,
+                    &mut report,
+                ));
+                continue;
+            }
             if let Some(row) = stored[k].take() {
                 let event = &events[info.first];
                 if let Some(slot) = continue_stream(trigger, &row, event, at, debug, &mut report)? {
