@@ -1346,7 +1346,13 @@ async fn delete_stream_rows(
     ids: &[i64],
 ) -> Result<HashSet<i64>> {
     const WHAT: &str = "deleting streams";
-    let rows = with_ids(dialect, "SELECT id FROM streams WHERE id IN (", ids, ")")
+    // Locked, so that a stream another transaction is deleting meanwhile counts as gone.
+    let tail = if dialect.for_update().is_empty() {
+        ")"
+    } else {
+        ") FOR UPDATE"
+    };
+    let rows = with_ids(dialect, "SELECT id FROM streams WHERE id IN (", ids, tail)
         .fetch_all(&mut *conn)
         .await
         .ctx(WHAT)?;

@@ -484,6 +484,9 @@ impl StoreTx {
         let mut order: Vec<usize> = (0..news.len()).collect();
         if lock_existing {
             order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+            // One row per key: PostgreSQL refuses to lock a row twice in one statement. Two
+            // pairs sharing a key (a hash collision) share its stream, as with DO NOTHING.
+            order.dedup_by(|a, b| keys[*a] == keys[*b]);
         }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(news.len());
         for chunk_order in order.chunks(IN_CHUNK) {

@@ -8,9 +8,10 @@
 //! rather than per event. The open stream of a (trigger, values) pair is unique in the database
 //! (its active key), so concurrent ingest processes never open two streams for one pair. On
 //! PostgreSQL a batch opens its missing streams and locks its existing ones in one pass in
-//! active-key order, so there is no race to lose; on MySQL the loser of the race redoes its
-//! batch and then finds and locks the winner's stream. Locks are always taken in active-key
-//! order, so concurrent batches do not deadlock.
+//! active-key order, so there is no race to lose and concurrent batches do not deadlock. On
+//! MySQL the existing streams are locked in active-key order and the missing ones inserted in
+//! key order; the loser of a race redoes its batch and then finds and locks the winner's
+//! stream, and a deadlock is retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -331,23 +332,32 @@ impl TriggerManager {
         // key order, so no other batch can open it between the lookup and the insert.
         let mut opened: Vec<Option<StreamRow>> = vec![None; keys.len()];
         if tx.opens_or_locks_streams() {
-            let news = keys
-                .iter()
-                .map(|info| {
-                    let trigger = &triggers[info.trigger];
-                    let at = nows[info.first];
-                    // Counted below, for the streams this opens.
-                    let (progress, _) =
-                        StreamProgress::start(trigger, &events[info.first], at, None)?;
-                    Ok(convert::new_stream(
-                        &trigger.name,
-                        &info.key,
-                        &info.values,
-                        &progress,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            opened = tx.open_or_lock_streams(news).await?;
+            let mut candidates = Vec::with_capacity(keys.len());
+            let mut news = Vec::with_capacity(keys.len());
+            for (k, info) in keys.iter().enumerate() {
+                let trigger = &triggers[info.trigger];
+                let at = nows[info.first];
+                // Counted below, for the streams this opens. A key whose new stream cannot be
+                // started takes the path below, where an existing stream may still take it.
+                let Ok((progress, _)) =
+                    StreamProgress::start(trigger, &events[info.first], at, None)
+                else {
+                    continue;
+                };
+                candidates.push(k);
+                news.push(convert::new_stream(
+                    &trigger.name,
+                    &info.key,
+                    &info.values,
+                    &progress,
+                ));
+            }
+            for (k, row) in candidates
+                .into_iter()
+                .zip(tx.open_or_lock_streams(news).await?)
+            {
+                opened[k] = row;
+            }
         }
         // The stored open streams of every other key, locked in one statement per chunk.
         let others: Vec<usize> = (0..keys.len()).filter(|&k| opened[k].is_none()).collect();
