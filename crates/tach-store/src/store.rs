@@ -231,11 +231,6 @@ impl Store {
         self.upkeep.finished()
     }
 
-    /// `VACUUM streams` passes (between those over every table) this process has finished.
-    pub fn streams_vacuums_finished(&self) -> u64 {
-        self.upkeep.streams_finished()
-    }
-
     /// Background WAL checkpoints that succeeded, and how many of the log's frames were in the
     /// database after the last one (SQLite file databases; see [`crate::checkpoint`]).
     pub fn background_checkpoints(&self) -> (u64, u64) {
@@ -989,10 +984,7 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn delete_stream(&self, id: i64) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let found = delete_stream_rows(tx.conn(), self.dialect, &[id]).await?;
-        tx.commit().await?;
-        Ok(!found.is_empty())
+        Ok(self.delete_streams(&[id]).await?.is_empty())
     }
 
     /// Resets a failed stream for another try: `error` → `retry_fire`, `expire_error` →

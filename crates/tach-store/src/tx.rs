@@ -490,16 +490,14 @@ impl StoreTx {
         }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(news.len());
         for chunk_order in order.chunks(IN_CHUNK) {
-            let chunk: Vec<&NewStream> = chunk_order.iter().map(|&i| &news[i]).collect();
-            let chunk_keys: Vec<String> = chunk_order.iter().map(|&i| keys[i].clone()).collect();
-            let chunk_keys = chunk_keys.as_slice();
+            let chunk_keys: Vec<&str> = chunk_order.iter().map(|&i| keys[i].as_str()).collect();
             let mut b = SqlBuf::new(self.dialect);
             b.push(
                 "INSERT INTO streams (trigger_name, state, first_event, last_event, \
                  expire_timestamp, fire_timestamp, distinguishing_key, active_key, fire_state, \
                  event_count) VALUES ",
             );
-            for i in 0..chunk.len() {
+            for i in 0..chunk_order.len() {
                 b.push(if i == 0 { "(" } else { ", (" })
                     .params(PER_ROW)
                     .push(")");
@@ -526,18 +524,23 @@ impl StoreTx {
                 b.push("', active_key)");
             }
             let mut q = query(b.finish());
-            for (new, key) in chunk.iter().zip(chunk_keys) {
-                q = bind_new_stream(q, new, key.clone());
+            for (&i, key) in chunk_order.iter().zip(&chunk_keys) {
+                q = bind_new_stream(q, &news[i], (*key).to_owned());
             }
             if self.dialect.backend() == Backend::Sqlite {
                 let done = q.execute(&mut *self.tx).await.ctx(ACTION)?;
-                let keys: Vec<&str> = chunk_keys.iter().map(String::as_str).collect();
-                let created =
-                    sqlite_created_ids(self.conn(), &done, "streams", "active_key", &keys, ACTION)
-                        .await?;
+                let created = sqlite_created_ids(
+                    self.conn(),
+                    &done,
+                    "streams",
+                    "active_key",
+                    &chunk_keys,
+                    ACTION,
+                )
+                .await?;
                 for (key, id) in chunk_keys.iter().zip(created) {
                     if let Some(id) = id {
-                        ids.insert(key.clone(), id);
+                        ids.insert((*key).to_owned(), id);
                     }
                 }
             } else if self.dialect.has_returning() {
@@ -548,7 +551,7 @@ impl StoreTx {
                 }
             } else {
                 q.execute(&mut *self.tx).await.ctx(ACTION)?;
-                self.mysql_created_stream_ids(chunk_keys, &mut ids).await?;
+                self.mysql_created_stream_ids(&chunk_keys, &mut ids).await?;
             }
         }
         let mut out = Vec::with_capacity(news.len());
@@ -592,7 +595,7 @@ impl StoreTx {
     /// transaction created, so a caller that redoes its work on a lost race does not loop.
     async fn mysql_created_stream_ids(
         &mut self,
-        keys: &[String],
+        keys: &[&str],
         ids: &mut HashMap<String, i64>,
     ) -> Result<()> {
         const ACTION: &str = "reading new stream ids";
@@ -602,7 +605,7 @@ impl StoreTx {
             .push(")");
         let mut q = query(b.finish());
         for key in keys {
-            q = q.bind(key.as_str());
+            q = q.bind(*key);
         }
         let mut found = 0;
         for row in q.fetch_all(&mut *self.tx).await.ctx(ACTION)? {
@@ -616,7 +619,7 @@ impl StoreTx {
         }
         let lost: Vec<String> = keys
             .iter()
-            .filter(|key| !ids.contains_key(key.as_str()))
+            .filter(|key| !ids.contains_key(**key))
             .map(|key| format!("{LOST_KEY_TAG}{key}"))
             .collect();
         let mut b = SqlBuf::new(self.dialect);

@@ -60,8 +60,6 @@ pub(crate) struct StatsUpkeep {
     started: AtomicU64,
     /// Passes over every table finished (with or without success).
     finished: AtomicU64,
-    /// `VACUUM streams` passes finished (with or without success).
-    streams_finished: AtomicU64,
 }
 
 impl StatsUpkeep {
@@ -85,11 +83,6 @@ impl StatsUpkeep {
     /// Passes over every table this process has finished.
     pub(crate) fn finished(&self) -> u64 {
         self.finished.load(Ordering::Acquire)
-    }
-
-    /// `VACUUM streams` passes this process has finished.
-    pub(crate) fn streams_finished(&self) -> u64 {
-        self.streams_finished.load(Ordering::Acquire)
     }
 
     /// Counts `events` newly committed.
@@ -160,10 +153,9 @@ impl StatsUpkeep {
             Ordering::Relaxed,
         );
         drop(release);
-        match pass {
-            Pass::AllTables => self.finished.fetch_add(1, Ordering::Release),
-            Pass::Streams => self.streams_finished.fetch_add(1, Ordering::Release),
-        };
+        if pass == Pass::AllTables {
+            self.finished.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
