@@ -50,7 +50,8 @@ pub struct AddReport {
     pub stream_events: u64,
     /// Streams that became ready to fire.
     pub ready_to_fire: u64,
-    /// Open streams closed because their expiry had passed when a new event came.
+    /// Open streams closed because their expiry (or, on the event-time clock, their fire time)
+    /// had passed when a new event came.
     pub streams_detached: u64,
     /// Transient errors the batch was retried after.
     pub retries: u64,
@@ -90,6 +91,20 @@ enum Clock {
     EventTime(DateTime<Utc>),
 }
 
+impl Clock {
+    /// Whether `stream` takes an event at clock time `now`. Live, an open stream takes events
+    /// until its expiry, even past its fire time until a worker fires it (as in winchester).
+    /// On the event-time clock a stream also stops at its fire time, as if a worker had fired
+    /// it then, so that a replay's streams do not depend on where its batches end (the
+    /// pipeline passes run between batches).
+    fn takes(self, stream: &StreamProgress, now: DateTime<Utc>) -> bool {
+        match self {
+            Clock::Fixed(_) => stream.accepts_at(now),
+            Clock::EventTime(_) => stream.open_at(now),
+        }
+    }
+}
+
 /// A (trigger, distinguishing key) pair a batch touches.
 struct KeyInfo {
     trigger: usize,
@@ -111,7 +126,8 @@ struct Slot {
     generation: u32,
 }
 
-/// A stream opened within a batch because the key's previous stream expired there.
+/// A stream opened within a batch because the key's previous stream closed there (see
+/// [`Clock::takes`]).
 struct Successor {
     /// Its key (index into the batch's keys).
     key: usize,
@@ -230,7 +246,7 @@ impl TriggerManager {
         }
     }
 
-    /// Writes the successors of streams that expired within the batch, one generation at a
+    /// Writes the successors of streams that closed within the batch, one generation at a
     /// time: their predecessors release the keys (one statement), then the successors take them
     /// (one multi-row insert), each with the state it reached by the end of the batch. Sets
     /// each successor's id in its slot.
@@ -378,7 +394,7 @@ impl TriggerManager {
         // Every stream the batch touches, and each key's current one (an index into them).
         let mut slots: Vec<Slot> = Vec::with_capacity(keys.len());
         let mut current: Vec<Option<usize>> = vec![None; keys.len()];
-        // Keys with no open stream (or whose stream just expired) get theirs in one multi-row
+        // Keys with no open stream (or whose stream just closed) get theirs in one multi-row
         // insert, in key order.
         let mut fresh: Vec<(usize, StreamProgress, bool)> = Vec::new();
         let mut news = Vec::new();
@@ -405,7 +421,9 @@ impl TriggerManager {
             }
             if let Some(row) = stored[k].take() {
                 let event = &events[info.first];
-                if let Some(slot) = continue_stream(trigger, &row, event, at, debug, &mut report)? {
+                if let Some(slot) =
+                    continue_stream(trigger, &row, event, at, clock, debug, &mut report)?
+                {
                     current[k] = Some(slots.len());
                     slots.push(slot);
                     continue;
@@ -422,7 +440,7 @@ impl TriggerManager {
             ));
             fresh.push((k, progress, added.ready_to_fire));
         }
-        // Streams whose expiry passed release their keys before the new streams take them.
+        // Closed streams release their keys before the new streams take them.
         tx.detach_streams(&expired).await?;
         let rows = tx.insert_streams_deferred(news).await?;
         for ((k, progress, ready), row) in fresh.into_iter().zip(rows) {
@@ -435,7 +453,7 @@ impl TriggerManager {
             slots.push(created(row.id, progress, ready, 0, debug, &mut report));
         }
 
-        // Adding: the other events, in order. A stream whose expiry passes within the batch is
+        // Adding: the other events, in order. A stream that closes within the batch is
         // replaced by a successor that exists only in memory until the end; they are written
         // one generation at a time below, and the links (made to slots) then get their ids.
         let mut successors: Vec<Successor> = Vec::new();
@@ -451,7 +469,7 @@ impl TriggerManager {
                 let debug = self.counters.trigger_mut(info.trigger);
                 let now = nows[i];
                 let slot = &mut slots[at];
-                if slot.progress.accepts_at(now) {
+                if clock.takes(&slot.progress, now) {
                     let added = slot.progress.add(trigger, &events[i], now, Some(debug))?;
                     slot.dirty = true;
                     report.ready_to_fire += u64::from(added.ready_to_fire);
@@ -565,18 +583,19 @@ fn lost_race(trigger: &TriggerDefinition, key: &str) -> Error {
     }
 }
 
-/// Adds `event` to the locked open stream `row`, or returns `None` when its expiry has passed
-/// at `now` (the caller detaches it).
+/// Adds `event` to the locked open stream `row`, or returns `None` when the stream no longer
+/// takes events at `now` (see [`Clock::takes`]; the caller detaches it).
 fn continue_stream(
     trigger: &TriggerDefinition,
     row: &StreamRow,
     event: &Event,
     now: DateTime<Utc>,
+    clock: Clock,
     debug: &mut TriggerDebug,
     report: &mut AddReport,
 ) -> Result<Option<Slot>> {
     let mut progress = convert::progress(row)?;
-    if !progress.accepts_at(now) {
+    if !clock.takes(&progress, now) {
         report.streams_detached += 1;
         return Ok(None);
     }

@@ -3,10 +3,10 @@
 //! which streams would fire.
 //!
 //! The clock is the event's time. An event joins the stream of its trigger and distinguishing
-//! values that is still active at that time — its expiry is later and, in the dry run, it has
-//! not fired (a stream counts as fired from its `fire_timestamp` on, since no worker runs here;
-//! in winchester a stream keeps taking events until a worker fires it) — otherwise it starts a
-//! new stream. Streams are numbered from 1 in creation order.
+//! values that is still active at that time — its expiry is later and it has not fired (a
+//! stream counts as fired from its `fire_timestamp` on, as in `tach replay`; live, a stream
+//! keeps taking events until a worker fires it, as in winchester) — otherwise it starts a new
+//! stream. Streams are numbered from 1 in creation order.
 
 use std::collections::HashMap;
 
@@ -69,13 +69,6 @@ struct SimulatedStream {
     progress: StreamProgress,
 }
 
-impl SimulatedStream {
-    /// Whether an event at `t` joins this stream: not expired and not fired at `t`.
-    fn accepts_at(&self, t: DateTime<Utc>) -> bool {
-        self.progress.accepts_at(t) && self.progress.fire_timestamp.is_none_or(|f| t < f)
-    }
-}
-
 impl DryRun {
     /// A simulator over these triggers, with no streams yet.
     pub fn new(triggers: Vec<TriggerDefinition>) -> Self {
@@ -107,7 +100,7 @@ impl DryRun {
                 .latest
                 .get(&key)
                 .copied()
-                .filter(|&s| self.streams[s].accepts_at(now));
+                .filter(|&s| self.streams[s].progress.open_at(now));
             let stream = match existing {
                 Some(s) => {
                     self.streams[s].progress.add(trigger, event, now, None)?;

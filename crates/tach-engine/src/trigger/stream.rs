@@ -302,6 +302,12 @@ impl StreamProgress {
         self.expire_timestamp > now
     }
 
+    /// Whether the stream takes an event at `now` when a worker fires it the moment its fire
+    /// time comes (replay and dry run): its expiry is later and its fire time, if set, is too.
+    pub fn open_at(&self, now: DateTime<Utc>) -> bool {
+        self.accepts_at(now) && self.fire_timestamp.is_none_or(|f| now < f)
+    }
+
     /// Whether the stream is due to fire at `now` (it has a fire time and it has passed).
     pub fn due_to_fire(&self, now: DateTime<Utc>) -> bool {
         self.fire_timestamp.is_some_and(|t| t < now)

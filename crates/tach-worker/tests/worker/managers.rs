@@ -213,6 +213,96 @@ async fn streams_expiring_within_a_batch_are_replaced_in_a_chain() {
     .await;
 }
 
+/// On the event-time clock a stream stops taking events at its fire time (request_id fires 30 s
+/// after its `*.end`), as if a worker had fired it then; live, it takes them until one does.
+#[tokio::test]
+async fn on_the_event_time_clock_a_stream_closes_at_its_fire_time() {
+    on_all_backends(async |store: Store, _db| {
+        let mut tm = setup().trigger_manager(store.clone());
+        let s = |n: i64| t0() + Duration::seconds(n);
+        let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+        // Within the batch that made it ready: f3 comes before the fire time, f4 after.
+        let report = tm
+            .add_events_event_time(
+                &[
+                    request_event("f1", "x.start", "r7", s(0)),
+                    request_event("f2", "x.end", "r7", s(1)),
+                    request_event("f3", "x.update", "r7", s(20)),
+                    request_event("f4", "x.update", "r7", s(40)),
+                ],
+                s(0),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                report.streams_created,
+                report.streams_detached,
+                report.ready_to_fire
+            ),
+            (2, 1, 1)
+        );
+        let r7 = chain(&store, "r7").await;
+        assert_eq!(
+            r7,
+            [
+                (owned(&["f1", "f2", "f3"]), false, 3),
+                (owned(&["f4"]), true, 1),
+            ]
+        );
+        let fired = request_streams(&store, "r7").await;
+        let first = fired.iter().find(|s| !s.attached).unwrap();
+        assert_eq!(
+            first.state,
+            StreamState::Active,
+            "left for a worker to fire"
+        );
+        assert_eq!(first.fire_timestamp, Some(s(31)));
+
+        // A stored stream found past its fire time by a later batch.
+        tm.add_events_event_time(
+            &[
+                request_event("g1", "x.start", "r8", s(0)),
+                request_event("g2", "x.end", "r8", s(1)),
+            ],
+            s(0),
+        )
+        .await
+        .unwrap();
+        let report = tm
+            .add_events_event_time(&[request_event("g3", "x.update", "r8", s(45))], s(45))
+            .await
+            .unwrap();
+        assert_eq!((report.streams_created, report.streams_detached), (1, 1));
+        assert_eq!(
+            chain(&store, "r8").await,
+            [(owned(&["g1", "g2"]), false, 2), (owned(&["g3"]), true, 1),]
+        );
+
+        // Live, the same events stay in one stream until a worker fires it.
+        tm.add_events(
+            &[
+                request_event("h1", "x.start", "r9", s(0)),
+                request_event("h2", "x.end", "r9", s(1)),
+            ],
+            s(1),
+        )
+        .await
+        .unwrap();
+        let report = tm
+            .add_events(&[request_event("h3", "x.update", "r9", s(45))], s(45))
+            .await
+            .unwrap();
+        assert_eq!((report.streams_created, report.streams_detached), (0, 0));
+        assert_eq!(
+            chain(&store, "r9").await,
+            [(owned(&["h1", "h2", "h3"]), true, 3)]
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn streams_fire_and_expire_when_due_and_completed_streams_take_no_events() {
     on_all_backends(async |store: Store, _db| {

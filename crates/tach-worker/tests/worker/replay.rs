@@ -7,7 +7,9 @@ use tach_notigen::{Envelope, Generator, NotigenConfig};
 use tach_store::{Event, EventFilter, Store, StreamFilter, StreamState};
 use tach_worker::{Replay, far_future};
 
-use crate::common::{distiller, on_all_backends, setup};
+use tach_store::Backend;
+
+use crate::common::{TestDb, distiller, on_all_backends, setup};
 
 /// Two days of notigen output, distilled, without the audits emitted at the end of the second
 /// day (so that day's usage streams are left unfinished).
@@ -145,4 +147,48 @@ async fn two_days_replay_fires_usage_streams_and_drains() {
         );
     })
     .await;
+}
+
+/// Every stream of the store as (trigger, distinguishing key, message ids), sorted.
+async fn partition(store: &Store) -> Vec<(String, String, Vec<String>)> {
+    let streams = store.list_streams(&StreamFilter::default()).await.unwrap();
+    let ids: Vec<i64> = streams.iter().map(|s| s.id).collect();
+    let events = store.streams_events(&ids).await.unwrap();
+    let mut all: Vec<_> = streams
+        .into_iter()
+        .zip(events)
+        .map(|(s, events)| {
+            let mut ids: Vec<String> = events.into_iter().map(|e| e.message_id).collect();
+            ids.sort();
+            (s.trigger_name, s.distinguishing_key, ids)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// A replay's streams do not depend on where its batches end: expiry and fire times are
+/// checked at each event's time, not at the pipeline passes between batches.
+#[tokio::test]
+async fn streams_do_not_depend_on_the_batch_size() {
+    let events = two_days();
+    let mut partitions = Vec::new();
+    for batch_size in [1000, 7] {
+        let db = TestDb::create(Backend::Sqlite).await;
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut replay = Replay::new(setup().pipeline_manager(store.clone()), batch_size);
+        for event in events.clone() {
+            replay.push(event).await.unwrap();
+        }
+        let totals = replay.finish(Some(far_future())).await.unwrap();
+        assert_eq!(totals.pipelines.errors, 0);
+        partitions.push((totals.ingest.streams_created, partition(&store).await));
+        store.close().await;
+        db.drop_db().await;
+    }
+    let (big, small) = (&partitions[0], &partitions[1]);
+    assert!(big.0 > 0);
+    assert_eq!(big.0, small.0, "streams created");
+    assert!(big.1 == small.1, "the streams differ");
 }
