@@ -7,14 +7,14 @@
 //!       host: 127.0.0.1           # or url: amqp://guest:guest@127.0.0.1:5672/%2f
 //!       queues:
 //!         - queue: monitor.info   # exchange monitor (topic), routing key monitor.info
-//!           prefetch: 2000
+//!           prefetch: 10000
 //!     - type: kafka
 //!       brokers: 127.0.0.1:9092
 //!       topics: [monitor.info]
 //!       group: tach-ingest
 //!     - type: files
 //!       paths: [notifications.jsonl]
-//!   batch: {max_messages: 1000, max_wait_ms: 200}
+//!   batch: {max_messages: 5000, max_wait_ms: 200}
 //!   dead_letter: {exchange: monitor.dead, queue: monitor.dead, topic: monitor.dead}
 //! ```
 
@@ -157,7 +157,7 @@ impl Default for QueueConfig {
             queue: "monitor.info".to_owned(),
             routing_key: "monitor.info".to_owned(),
             durable: true,
-            prefetch: 2000,
+            prefetch: 10_000,
         }
     }
 }
@@ -210,7 +210,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> BatchConfig {
         BatchConfig {
-            max_messages: 1000,
+            max_messages: 5000,
             max_wait_ms: 200,
         }
     }

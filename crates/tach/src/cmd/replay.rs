@@ -37,8 +37,8 @@ pub struct Args {
     /// At the end, fire or expire every stream that is due at any time (the far future).
     #[arg(long)]
     drain: bool,
-    /// Events written per store transaction.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Events written per store transaction (the pipeline passes run between them).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
     batch_size: usize,
 }
 
