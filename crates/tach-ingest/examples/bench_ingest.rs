@@ -7,7 +7,7 @@
 //!     --db sqlite --tach target/release/tach
 //! ```
 //! `--source amqp|kafka`, `--db sqlite|postgres` (a fresh database each run on the local
-//! server), `--count N`, `--batch N`. Prints the drain time and rate (from the first stored
+//! server), `--count N`, `--batch N` (default 5,000, as `tach ingest`). Prints the drain time and rate (from the first stored
 //! event to the last, and from the process start).
 
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ fn args() -> Args {
         source: "amqp".into(),
         db: "sqlite".into(),
         count: 100_000,
-        batch: 1000,
+        batch: 5000,
         tach: PathBuf::from("target/release/tach"),
         no_triggers: false,
     };
