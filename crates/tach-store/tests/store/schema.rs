@@ -111,3 +111,40 @@ async fn sqlite_memory_and_sqlalchemy_urls_connect() {
     assert!(matches!(err, Error::UnsupportedUrl { .. }));
     assert!(!err.to_string().contains("tiger"));
 }
+
+/// The page size of the SQLite file at `db`, in bytes.
+async fn page_size(db: &TestDb) -> String {
+    db.query_text("SELECT CAST(page_size AS TEXT) FROM pragma_page_size()")
+        .await
+}
+
+#[tokio::test]
+async fn a_new_sqlite_file_gets_large_pages_and_an_existing_one_keeps_its_own() {
+    use sqlx::{Connection, Executor};
+    use tach_store::Backend;
+    use tach_store::store::SQLITE_PAGE_SIZE;
+
+    let new = TestDb::create(Backend::Sqlite).await;
+    let store = Store::connect(&new.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    assert_eq!(page_size(&new).await, SQLITE_PAGE_SIZE.to_string());
+    new.drop_db().await;
+
+    // A file that SQLite's default 4 KiB pages made, with a table in it: the size is fixed.
+    let old = TestDb::create(Backend::Sqlite).await;
+    let mut conn = sqlx::AnyConnection::connect(&format!("{}?mode=rwc", old.url))
+        .await
+        .unwrap();
+    conn.execute("PRAGMA page_size = 4096").await.unwrap();
+    conn.execute("CREATE TABLE before_tach (a INTEGER)")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = Store::connect(&old.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.check_schema().await.unwrap();
+    store.close().await;
+    assert_eq!(page_size(&old).await, "4096");
+    old.drop_db().await;
+}
