@@ -26,6 +26,7 @@ mod error;
 mod framed;
 pub mod migrate;
 pub mod query;
+pub mod recent;
 mod rows;
 mod sql;
 pub mod store;

@@ -50,6 +50,11 @@ const SQLITE: &[Migration] = &[
         name: "unchecked_stream_links",
         sql: include_str!("../migrations/sqlite/0006_unchecked_stream_links.sql"),
     },
+    Migration {
+        version: 7,
+        name: "recent_trait_index",
+        sql: include_str!("../migrations/sqlite/0007_recent_trait_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -82,6 +87,11 @@ const POSTGRES: &[Migration] = &[
         version: 6,
         name: "unchecked_stream_links",
         sql: include_str!("../migrations/postgres/0006_unchecked_stream_links.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "recent_trait_index",
+        sql: include_str!("../migrations/postgres/0007_recent_trait_index.sql"),
     },
 ];
 
@@ -116,10 +126,15 @@ const MYSQL: &[Migration] = &[
         name: "unchecked_stream_links",
         sql: include_str!("../migrations/mysql/0006_unchecked_stream_links.sql"),
     },
+    Migration {
+        version: 7,
+        name: "recent_trait_index",
+        sql: include_str!("../migrations/mysql/0007_recent_trait_index.sql"),
+    },
 ];
 
 /// The schema version this build of tach needs.
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 /// What [`crate::Store::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +201,8 @@ mod tests {
                     (3, "partial_trait_indexes"),
                     (4, "trait_documents"),
                     (5, "dead_letter_digest"),
-                    (6, "unchecked_stream_links")
+                    (6, "unchecked_stream_links"),
+                    (7, "recent_trait_index")
                 ],
                 "{backend}"
             );

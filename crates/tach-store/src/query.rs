@@ -5,7 +5,7 @@
 //! equals it, or whose int, float or datetime equals it parsed (so `"5"` matches int 5 and float
 //! 5.0); a distinguishing time range matches a datetime it contains. A distinguishing trait
 //! alternative is its own indexed lookup on `(name, typed column)`. An event trait is looked up
-//! in `trait_index` by the keys of its readings when the trait is indexed, and otherwise found by
+//! in `trait_index` (on SQLite, and `trait_index_recent`) by the keys of its readings when the trait is indexed, and otherwise found by
 //! a substring search of the event's trait document (see [`crate::doc`]); listed events are
 //! checked against their decoded traits, which removes index-key collisions.
 
@@ -317,12 +317,23 @@ impl Store {
         for (name, value) in &f.traits {
             let readings = doc::readings(value, parse_datetime);
             if indexed.contains(name) {
+                let keys: Vec<i64> = readings.iter().map(|r| doc::index_key(name, r)).collect();
                 let sql = w.and();
-                sql.push("id IN (SELECT event_id FROM trait_index WHERE k IN (")
-                    .params(readings.len())
-                    .push("))");
-                w.binds
-                    .extend(readings.iter().map(|r| Bind::Int(doc::index_key(name, r))));
+                sql.push("id IN (");
+                for (i, table) in self.index_tables().iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" UNION ALL ");
+                    }
+                    sql.push("SELECT event_id FROM ")
+                        .push(table)
+                        .push(" WHERE k IN (")
+                        .params(keys.len())
+                        .push(")");
+                }
+                sql.push(")");
+                for _ in self.index_tables() {
+                    w.binds.extend(keys.iter().map(|&k| Bind::Int(k)));
+                }
             } else {
                 let backend = w.dialect.backend();
                 let sql = w.and();

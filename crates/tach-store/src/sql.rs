@@ -134,13 +134,15 @@ pub(crate) enum Batch {
     InsertEvents,
     /// Insert-ignore of `trait_index` rows (2 params a row).
     InsertIndex,
+    /// Insert-ignore of `trait_index_recent` rows (SQLite; 2 params a row).
+    InsertRecentIndex,
     /// Insert-ignore of stream-event links (2 params a row).
     InsertStreamEvents,
     /// `SELECT id, message_id FROM events WHERE message_id IN (...)` (1 param a row).
     SelectEventIds,
 }
 
-const BATCH_KINDS: usize = 4;
+const BATCH_KINDS: usize = 5;
 /// Largest rows per statement is 2^MAX_LEVEL; sizes are powers of two so that each connection's
 /// prepared-statement cache holds a handful of statements per kind and keeps hitting.
 const MAX_LEVEL: usize = 9;
@@ -152,6 +154,7 @@ impl Batch {
             Batch::InsertIndex => 1,
             Batch::InsertStreamEvents => 2,
             Batch::SelectEventIds => 3,
+            Batch::InsertRecentIndex => 4,
         }
     }
 
@@ -159,7 +162,7 @@ impl Batch {
     pub fn params_per_row(self) -> usize {
         match self {
             Batch::InsertEvents => 4,
-            Batch::InsertIndex => 2,
+            Batch::InsertIndex | Batch::InsertRecentIndex => 2,
             Batch::InsertStreamEvents => 2,
             Batch::SelectEventIds => 1,
         }
@@ -184,6 +187,10 @@ impl Batch {
                 b.push(dialect.insert_ignore_start());
                 b.push("trait_index (k, event_id) VALUES ");
             }
+            Batch::InsertRecentIndex => {
+                b.push(dialect.insert_ignore_start());
+                b.push("trait_index_recent (k, event_id) VALUES ");
+            }
             Batch::InsertStreamEvents => {
                 b.push(dialect.insert_ignore_start());
                 b.push("stream_events (stream_id, event_id) VALUES ");
@@ -199,7 +206,7 @@ impl Batch {
         }
         let target = match self {
             Batch::InsertEvents => "message_id",
-            Batch::InsertIndex => "k, event_id",
+            Batch::InsertIndex | Batch::InsertRecentIndex => "k, event_id",
             _ => "stream_id, event_id",
         };
         b.push(&dialect.insert_ignore_end(target));

@@ -19,6 +19,7 @@ use crate::error::{Context, Error, Result};
 use crate::migrate::{
     CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
 };
+use crate::recent::RecentIndex;
 use crate::rows::{
     DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, fetch_streams,
     load_dist_traits, load_legacy_traits, load_stream_events, load_streams_events,
@@ -100,6 +101,8 @@ pub struct Store {
     indexed: Arc<std::sync::RwLock<Option<Arc<IndexedTraits>>>>,
     /// Table statistics when the PostgreSQL server does not keep them (autovacuum off).
     upkeep: Arc<StatsUpkeep>,
+    /// Rows written to SQLite's `trait_index_recent` towards its next merge.
+    recent: Arc<RecentIndex>,
 }
 
 /// Events per statement when documents and the trait index are rebuilt.
@@ -214,7 +217,23 @@ impl Store {
             indexed: Arc::default(),
             upkeep,
             checkpoints,
+            recent: Arc::default(),
         })
+    }
+
+    /// The tables of the trait index: `trait_index`, and on SQLite `trait_index_recent` (see
+    /// [`crate::recent`]).
+    pub(crate) fn index_tables(&self) -> &'static [&'static str] {
+        match self.dialect.backend() {
+            Backend::Sqlite => &["trait_index", "trait_index_recent"],
+            Backend::Postgres | Backend::MySql => &["trait_index"],
+        }
+    }
+
+    /// Merges SQLite's recent trait index rows after `rows` more are written by this process
+    /// (default [`crate::recent::MERGE_ROWS`]; for tests).
+    pub fn set_index_merge_rows(&self, rows: u64) {
+        self.recent.set_merge_rows(rows);
     }
 
     /// Whether this process runs `VACUUM (ANALYZE)` on tach's tables as they grow (PostgreSQL
@@ -288,6 +307,7 @@ impl Store {
             self.batch_sql.clone(),
             indexed,
             self.upkeep.clone(),
+            self.recent.clone(),
         ))
     }
 
@@ -336,10 +356,12 @@ impl Store {
             .await
             .ctx("changing the indexed traits")?;
         }
-        query("DELETE FROM trait_index")
-            .execute(tx.conn())
-            .await
-            .ctx("clearing the trait index")?;
+        for table in self.index_tables() {
+            query(format!("DELETE FROM {table}"))
+                .execute(tx.conn())
+                .await
+                .ctx("clearing the trait index")?;
+        }
         let mut after = 0i64;
         let mut events = 0u64;
         loop {
@@ -1055,18 +1077,22 @@ impl Store {
             index.extend(index_rows(id, &doc::decode(id, json)?, &set));
             ids.push(id);
         }
-        for chunk in index.chunks(500) {
-            let mut b = SqlBuf::new(self.dialect);
-            b.push("DELETE FROM trait_index WHERE (k, event_id) IN (");
-            for i in 0..chunk.len() {
-                b.push(if i == 0 { "(" } else { ", (" }).params(2).push(")");
+        for table in self.index_tables() {
+            for chunk in index.chunks(500) {
+                let mut b = SqlBuf::new(self.dialect);
+                b.push("DELETE FROM ")
+                    .push(table)
+                    .push(" WHERE (k, event_id) IN (");
+                for i in 0..chunk.len() {
+                    b.push(if i == 0 { "(" } else { ", (" }).params(2).push(")");
+                }
+                b.push(")");
+                let mut q = query(b.finish());
+                for (k, id) in chunk {
+                    q = q.bind(*k).bind(*id);
+                }
+                q.execute(tx.conn()).await.ctx("trimming the trait index")?;
             }
-            b.push(")");
-            let mut q = query(b.finish());
-            for (k, id) in chunk {
-                q = q.bind(*k).bind(*id);
-            }
-            q.execute(tx.conn()).await.ctx("trimming the trait index")?;
         }
         let mut deleted = 0;
         for chunk in ids.chunks(500) {

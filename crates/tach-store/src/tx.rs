@@ -12,6 +12,7 @@ use crate::active_key::active_key;
 use crate::dialect::{Backend, Dialect};
 use crate::doc::{self, IndexedTraits};
 use crate::error::{Context, Error, Result};
+use crate::recent::{self, RecentIndex};
 use crate::rows::{IN_CHUNK, STREAM_COLS, bind_dist_value, decode_stream, fetch_streams};
 use crate::sql::{AnyQuery, Batch, BatchSql, SqlBuf, micros, query, sql, with_ids};
 use crate::store::sql_owned;
@@ -36,6 +37,8 @@ pub struct StoreTx {
     pending_dist_traits: Vec<(i64, String, DistValue)>,
     /// Counts the committed events towards the next `ANALYZE` (PostgreSQL, autovacuum off).
     upkeep: Arc<StatsUpkeep>,
+    /// Index rows written to `trait_index_recent` towards the next merge (SQLite).
+    recent: Arc<RecentIndex>,
     /// Events this transaction stored.
     inserted: u64,
 }
@@ -47,6 +50,7 @@ impl StoreTx {
         batch_sql: Arc<BatchSql>,
         indexed: Arc<IndexedTraits>,
         upkeep: Arc<StatsUpkeep>,
+        recent: Arc<RecentIndex>,
     ) -> StoreTx {
         StoreTx {
             tx,
@@ -55,6 +59,7 @@ impl StoreTx {
             indexed,
             pending_dist_traits: Vec::new(),
             upkeep,
+            recent,
             inserted: 0,
         }
     }
@@ -298,10 +303,24 @@ impl StoreTx {
         q
     }
 
-    /// Inserts `(k, event_id)` rows into `trait_index`, in key order (so each statement walks
-    /// the B-tree once, and concurrent transactions lock in the same order).
+    /// Inserts `(k, event_id)` rows into the trait index, in key order (so each statement walks
+    /// the B-tree once, and concurrent transactions lock in the same order): on SQLite into
+    /// `trait_index_recent`, merged into `trait_index` when due (see [`crate::recent`]).
     async fn insert_index(&mut self, rows: &mut [(i64, i64)]) -> Result<()> {
-        insert_index_rows(&mut self.tx, &self.batch_sql, rows).await
+        if self.dialect.backend() != Backend::Sqlite {
+            return insert_index_rows(&mut self.tx, &self.batch_sql, rows).await;
+        }
+        insert_rows(
+            &mut self.tx,
+            &self.batch_sql,
+            Batch::InsertRecentIndex,
+            rows,
+        )
+        .await?;
+        if self.recent.wrote(rows.len()) {
+            recent::merge(&mut self.tx).await?;
+        }
+        Ok(())
     }
 
     /// The open stream of `trigger_name` for `distinguishing_key`, locked for this transaction
@@ -949,9 +968,20 @@ pub(crate) async fn insert_index_rows(
     batch_sql: &BatchSql,
     rows: &mut [(i64, i64)],
 ) -> Result<()> {
+    insert_rows(conn, batch_sql, Batch::InsertIndex, rows).await
+}
+
+/// Inserts `(k, event_id)` rows with `batch`, [`Batch::InsertIndex`] or
+/// [`Batch::InsertRecentIndex`] (sorted here by key; duplicates ignored).
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    batch_sql: &BatchSql,
+    batch: Batch,
+    rows: &mut [(i64, i64)],
+) -> Result<()> {
     rows.sort_unstable();
-    for chunk in batch_sql.chunks(Batch::InsertIndex, rows) {
-        let mut q = query(batch_sql.get(Batch::InsertIndex, chunk.len()));
+    for chunk in batch_sql.chunks(batch, rows) {
+        let mut q = query(batch_sql.get(batch, chunk.len()));
         for (k, event_id) in chunk {
             q = q.bind(*k).bind(*event_id);
         }

@@ -1,14 +1,24 @@
 //! Trait documents and the trait index: searches by indexed and unindexed traits agree,
-//! changing the indexed set rebuilds the index, trimming removes index rows, and the upgrade
-//! from the row-per-trait schema keeps every trait.
+//! changing the indexed set rebuilds the index, trimming removes index rows, SQLite's recent
+//! index rows are merged in bulk and read with the rest, and the upgrade from the row-per-trait
+//! schema keeps every trait.
 
-use sqlx::Executor;
-use tach_store::{Event, EventFilter, IndexedTraits, Store, TraitValue};
+use sqlx::{AnyConnection, Executor};
+use tach_store::{Backend, Event, EventFilter, IndexedTraits, Store, TraitValue};
 
 use crate::common::{TestDb, count, on_all_backends_raw, raw_conn, store_events, t};
 
 fn ev(id: &str, secs: i64, traits: Vec<(&str, TraitValue)>) -> Event {
     crate::common::ev(id, "compute.instance.exists", secs, traits)
+}
+
+/// Rows of the trait index: `trait_index`, plus `trait_index_recent` on SQLite.
+async fn index_rows(conn: &mut AnyConnection, db: &TestDb) -> i64 {
+    let main = count(conn, "SELECT COUNT(*) FROM trait_index").await;
+    if db.backend != Backend::Sqlite {
+        return main;
+    }
+    main + count(conn, "SELECT COUNT(*) FROM trait_index_recent").await
 }
 
 fn text(s: &str) -> TraitValue {
@@ -80,7 +90,7 @@ async fn searches_agree_whether_a_trait_is_indexed_or_not() {
             // The first is the schema's own default: nothing to rebuild.
             assert_eq!(rebuilt, (i > 0).then_some(4), "{set}");
             assert_eq!(store.set_indexed_traits(set).await.unwrap(), None);
-            let rows = count(&mut conn, "SELECT COUNT(*) FROM trait_index").await;
+            let rows = index_rows(&mut conn, db).await;
             let expected = [2, 8, 4][i];
             assert_eq!(rows, expected, "index rows for {set}");
 
@@ -147,19 +157,53 @@ async fn trimming_removes_index_rows() {
             .collect();
         store_events(&store, &events).await;
         let mut conn = raw_conn(db).await;
-        assert_eq!(
-            count(&mut conn, "SELECT COUNT(*) FROM trait_index").await,
-            4
-        );
+        assert_eq!(index_rows(&mut conn, db).await, 4);
         assert_eq!(store.trim_events(t(2), 10).await.unwrap(), 2);
-        assert_eq!(
-            count(&mut conn, "SELECT COUNT(*) FROM trait_index").await,
-            2
-        );
+        assert_eq!(index_rows(&mut conn, db).await, 2);
         assert!(found(&store, "instance_id", "i0").await.is_empty());
         assert_eq!(found(&store, "instance_id", "i3").await, ["x3"]);
     })
     .await;
+}
+
+#[tokio::test]
+async fn sqlite_merges_recent_index_rows_in_bulk_and_reads_both_tables() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.set_index_merge_rows(3);
+    let mut conn = raw_conn(&db).await;
+    let tables = async |conn: &mut AnyConnection| {
+        (
+            count(conn, "SELECT COUNT(*) FROM trait_index").await,
+            count(conn, "SELECT COUNT(*) FROM trait_index_recent").await,
+        )
+    };
+    let instance =
+        |id: &str, secs: i64, instance: &str| ev(id, secs, vec![("instance_id", text(instance))]);
+
+    store_events(&store, &[instance("a", 0, "i0"), instance("b", 1, "i1")]).await;
+    assert_eq!(tables(&mut conn).await, (0, 2), "below the threshold");
+    store_events(&store, &[instance("c", 2, "i0")]).await;
+    assert_eq!(tables(&mut conn).await, (3, 0), "merged at the threshold");
+    store_events(&store, &[instance("d", 3, "i0")]).await;
+    assert_eq!(tables(&mut conn).await, (3, 1));
+    assert_eq!(found(&store, "instance_id", "i0").await, ["d", "c", "a"]);
+    assert_eq!(found(&store, "instance_id", "i1").await, ["b"]);
+
+    // Trimming deletes from both tables.
+    assert_eq!(store.trim_events(t(3), 10).await.unwrap(), 3);
+    assert_eq!(tables(&mut conn).await, (0, 1));
+    assert_eq!(found(&store, "instance_id", "i0").await, ["d"]);
+    assert!(found(&store, "instance_id", "i1").await.is_empty());
+
+    // Rebuilding the index empties both and writes the big one.
+    store.set_indexed_traits(&IndexedTraits::All).await.unwrap();
+    assert_eq!(tables(&mut conn).await, (1, 0));
+    assert_eq!(found(&store, "instance_id", "i0").await, ["d"]);
+    drop(conn);
+    store.close().await;
+    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -1,0 +1,3 @@
+-- SQLite gets a second, small trait index table in this version, merged into trait_index in
+-- bulk (its commits write every page they dirty to the WAL). The server keeps one table:
+-- nothing to change; the version is recorded so that every backend counts the same versions.
