@@ -12,6 +12,7 @@
 //! database's indexed traits (table `indexed_traits`; `*` indexes all), where `k` is a 64-bit
 //! FNV-1a hash of the trait's name, type and value ([`index_key`]). A query looks up the keys of
 //! every typed reading of its value ([`readings`]); hash collisions are removed by [`matches`].
+//! On SQLite new rows reach `trait_index` through `trait_index_recent` ([`crate::recent`]).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
