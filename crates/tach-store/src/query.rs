@@ -5,9 +5,10 @@
 //! equals it, or whose int, float or datetime equals it parsed (so `"5"` matches int 5 and float
 //! 5.0); a distinguishing time range matches a datetime it contains. A distinguishing trait
 //! alternative is its own indexed lookup on `(name, typed column)`. An event trait is looked up
-//! in `trait_index` (on SQLite, and `trait_index_recent`) by the keys of its readings when the trait is indexed, and otherwise found by
-//! a substring search of the event's trait document (see [`crate::doc`]); listed events are
-//! checked against their decoded traits, which removes index-key collisions.
+//! in `trait_index` (and on SQLite `trait_index_recent`, see [`crate::recent`]) by the keys of
+//! its readings when the trait is indexed, and otherwise found by a substring search of the
+//! event's trait document (see [`crate::doc`]); listed events are checked against their decoded
+//! traits, which removes index-key collisions.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
@@ -318,9 +319,10 @@ impl Store {
             let readings = doc::readings(value, parse_datetime);
             if indexed.contains(name) {
                 let keys: Vec<i64> = readings.iter().map(|r| doc::index_key(name, r)).collect();
+                let tables = self.index_tables();
                 let sql = w.and();
                 sql.push("id IN (");
-                for (i, table) in self.index_tables().iter().enumerate() {
+                for (i, table) in tables.iter().enumerate() {
                     if i > 0 {
                         sql.push(" UNION ALL ");
                     }
@@ -331,7 +333,7 @@ impl Store {
                         .push(")");
                 }
                 sql.push(")");
-                for _ in self.index_tables() {
+                for _ in tables {
                     w.binds.extend(keys.iter().map(|&k| Bind::Int(k)));
                 }
             } else {

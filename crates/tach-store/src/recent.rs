@@ -16,14 +16,30 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sql::query;
 use sqlx::AnyConnection;
 
+use crate::dialect::Backend;
 use crate::error::{Context, Result};
+use crate::sql::query;
 
 /// Rows written to `trait_index_recent` by one process between two merges (50,000 events of
 /// five indexed traits).
 pub const MERGE_ROWS: u64 = 250_000;
+
+/// Whether `backend` writes new index rows to `trait_index_recent` (SQLite only: a server's
+/// commit does not write every page it dirtied).
+pub(crate) fn stages(backend: Backend) -> bool {
+    backend == Backend::Sqlite
+}
+
+/// The tables a trait lookup, trim or rebuild on `backend` covers.
+pub(crate) fn index_tables(backend: Backend) -> &'static [&'static str] {
+    if stages(backend) {
+        &["trait_index", "trait_index_recent"]
+    } else {
+        &["trait_index"]
+    }
+}
 
 /// This process's rows written to `trait_index_recent` since it last merged (shared by clones).
 #[derive(Debug)]

@@ -19,7 +19,7 @@ use crate::error::{Context, Error, Result};
 use crate::migrate::{
     CREATE_SCHEMA_VERSION, LATEST_VERSION, MigrationReport, migrations, statements,
 };
-use crate::recent::RecentIndex;
+use crate::recent::{self, RecentIndex};
 use crate::rows::{
     DEAD_LETTER_COLS, IN_CHUNK, STREAM_COLS, decode_dead_letter, decode_stream, fetch_streams,
     load_dist_traits, load_legacy_traits, load_stream_events, load_streams_events,
@@ -224,10 +224,7 @@ impl Store {
     /// The tables of the trait index: `trait_index`, and on SQLite `trait_index_recent` (see
     /// [`crate::recent`]).
     pub(crate) fn index_tables(&self) -> &'static [&'static str] {
-        match self.dialect.backend() {
-            Backend::Sqlite => &["trait_index", "trait_index_recent"],
-            Backend::Postgres | Backend::MySql => &["trait_index"],
-        }
+        recent::index_tables(self.dialect.backend())
     }
 
     /// Merges SQLite's recent trait index rows after `rows` more are written by this process
@@ -1412,8 +1409,8 @@ async fn setup(
         Backend::Sqlite => {
             // 16 KiB pages for a new database (an existing one keeps its page size): fewer
             // pages per batch to look up, checksum and write to the log (ingest of 300,000
-            // notifications into a new file: 19,070/s with 4 KiB pages, 25,495/s with 16 KiB;
-            // see BENCHMARKS.md). It must come before anything creates the file's header.
+            // notifications into a new file, alternated: 17.4-18.1k/s with 4 KiB pages,
+            // 20.1-21.4k/s with 16 KiB; see BENCHMARKS.md). It must come before anything creates the file's header.
             conn.execute(query(format!("PRAGMA page_size = {SQLITE_PAGE_SIZE}")))
                 .await?;
             // journal_mode=WAL is refused (harmlessly) by :memory: databases.

@@ -307,7 +307,7 @@ impl StoreTx {
     /// the B-tree once, and concurrent transactions lock in the same order): on SQLite into
     /// `trait_index_recent`, merged into `trait_index` when due (see [`crate::recent`]).
     async fn insert_index(&mut self, rows: &mut [(i64, i64)]) -> Result<()> {
-        if self.dialect.backend() != Backend::Sqlite {
+        if !recent::stages(self.dialect.backend()) {
             return insert_index_rows(&mut self.tx, &self.batch_sql, rows).await;
         }
         insert_rows(
