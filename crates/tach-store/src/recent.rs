@@ -70,6 +70,7 @@ impl RecentIndex {
     }
 
     /// Merges after `rows` written from now on (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_merge_rows(&self, rows: u64) {
         self.merge_rows.store(rows.max(1), Ordering::Relaxed);
     }

@@ -228,7 +228,8 @@ impl Store {
     }
 
     /// Merges SQLite's recent trait index rows after `rows` more are written by this process
-    /// (default [`crate::recent::MERGE_ROWS`]; for tests).
+    /// (default [`crate::recent::MERGE_ROWS`]; tests only, with the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn set_index_merge_rows(&self, rows: u64) {
         self.recent.set_merge_rows(rows);
     }

@@ -126,6 +126,17 @@ struct Slot {
     generation: u32,
 }
 
+/// A new stream's progress from its first event, computed before it is known whether the
+/// store opens it (PostgreSQL's one-pass open or lock).
+#[derive(Clone)]
+struct Started {
+    progress: StreamProgress,
+    /// The first event made it ready to fire.
+    ready: bool,
+    /// What starting it counted, for the trigger's counters once it is opened.
+    counted: TriggerDebug,
+}
+
 /// A stream opened within a batch because the key's previous stream closed there (see
 /// [`Clock::takes`]).
 struct Successor {
@@ -346,33 +357,42 @@ impl TriggerManager {
         });
         // PostgreSQL: every key's stream is opened, or its open stream locked, in one pass in
         // key order, so no other batch can open it between the lookup and the insert.
-        let mut opened: Vec<Option<StreamRow>> = vec![None; keys.len()];
+        let mut opened: Vec<Option<(StreamRow, Started)>> = vec![None; keys.len()];
         if tx.opens_or_locks_streams() {
             let mut candidates = Vec::with_capacity(keys.len());
             let mut news = Vec::with_capacity(keys.len());
             for (k, info) in keys.iter().enumerate() {
                 let trigger = &triggers[info.trigger];
                 let at = nows[info.first];
-                // Counted below, for the streams this opens. A key whose new stream cannot be
-                // started takes the path below, where an existing stream may still take it.
-                let Ok((progress, _)) =
-                    StreamProgress::start(trigger, &events[info.first], at, None)
+                // Counted aside, and into the trigger's counters below for the streams this
+                // opens. A key whose new stream cannot be started takes the path below, where
+                // an existing stream may still take it.
+                let mut counted = TriggerDebug::default();
+                let Ok((progress, added)) =
+                    StreamProgress::start(trigger, &events[info.first], at, Some(&mut counted))
                 else {
                     continue;
                 };
-                candidates.push(k);
                 news.push(convert::new_stream(
                     &trigger.name,
                     &info.key,
                     &info.values,
                     &progress,
                 ));
+                candidates.push((
+                    k,
+                    Started {
+                        progress,
+                        ready: added.ready_to_fire,
+                        counted,
+                    },
+                ));
             }
-            for (k, row) in candidates
+            for ((k, started), row) in candidates
                 .into_iter()
                 .zip(tx.open_or_lock_streams(news).await?)
             {
-                opened[k] = row;
+                opened[k] = row.map(|row| (row, started));
             }
         }
         // The stored open streams of every other key, locked in one statement per chunk.
@@ -404,15 +424,14 @@ impl TriggerManager {
             let trigger = &triggers[info.trigger];
             let debug = self.counters.trigger_mut(info.trigger);
             let at = nows[info.first];
-            if let Some(row) = opened[k].take() {
+            if let Some((row, started)) = opened[k].take() {
                 // Opened above with this very progress; now counted.
-                let (progress, added) =
-                    StreamProgress::start(trigger, &events[info.first], at, Some(&mut *debug))?;
+                debug.absorb(&started.counted);
                 current[k] = Some(slots.len());
                 slots.push(created(
                     row.id,
-                    progress,
-                    added.ready_to_fire,
+                    started.progress,
+                    started.ready,
                     0,
                     debug,
                     &mut report,

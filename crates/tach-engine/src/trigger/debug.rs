@@ -102,6 +102,13 @@ impl ReasonCounts {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+
+    /// Adds `other`'s counts to these.
+    pub fn absorb(&mut self, other: &ReasonCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
 }
 
 impl Serialize for ReasonCounts {
@@ -145,6 +152,36 @@ pub struct TriggerDebug {
 }
 
 impl TriggerDebug {
+    /// Adds `other`'s counters to these (counts taken aside, once they are known to stand).
+    pub fn absorb(&mut self, other: &TriggerDebug) {
+        let TriggerDebug {
+            match_checks,
+            match_passed,
+            match_failures,
+            fire_checks,
+            fire_passed,
+            fire_failures,
+            new_streams,
+            added_events,
+            ready_to_fire,
+            fired,
+            expired,
+            errors,
+        } = other;
+        self.match_checks += match_checks;
+        self.match_passed += match_passed;
+        self.match_failures.absorb(match_failures);
+        self.fire_checks += fire_checks;
+        self.fire_passed += fire_passed;
+        self.fire_failures.absorb(fire_failures);
+        self.new_streams += new_streams;
+        self.added_events += added_events;
+        self.ready_to_fire += ready_to_fire;
+        self.fired += fired;
+        self.expired += expired;
+        self.errors += errors;
+    }
+
     /// Logs the counters at INFO (reasons too when `debug_level` > 1); level 0 logs nothing.
     pub fn log(&self, trigger: &str, debug_level: u8) {
         if debug_level == 0 {
