@@ -4,53 +4,27 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{notigen_lines, stderr, tach, workdir_with};
+use common::{Api, notigen_lines, start_api_with, stderr, tach, workdir_with};
 use hyper::Method;
 use klug::{Client, Error};
 use serde_json::Value;
 use sqlx::{AnyConnection, Connection, Executor};
 
-/// A running `tach api`, killed when dropped.
-struct Api {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `tach api` on a free port and waits for the address it prints.
+/// Starts `tach api` on a free port.
 fn start_api(dir: &Path) -> Api {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tach"))
-        .args([
+    start_api_with(
+        dir,
+        &[
             "api",
             "--config",
             "winchester.yaml",
             "--bind",
             "127.0.0.1:0",
-        ])
-        .current_dir(dir)
-        .env("TACH_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting tach api");
-    let mut line = String::new();
-    let out = child.stdout.take().expect("piped stdout");
-    BufReader::new(out).read_line(&mut line).expect("reading");
-    let url = line
-        .trim()
-        .strip_prefix("tach api listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Api { child, url }
+        ],
+    )
 }
 
 async fn get(client: &Client, path: &str, query: &[(&str, &str)]) -> Vec<Value> {

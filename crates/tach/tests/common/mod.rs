@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration, TimeZone, Utc};
@@ -21,6 +22,39 @@ pub fn tach(args: &[&str], dir: &Path) -> Output {
         .env("TACH_LOG", "error")
         .output()
         .expect("running tach")
+}
+
+/// A running `tach api`, killed when dropped.
+pub struct Api {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tach args` (an `api` command line) in `dir` and waits for the address it prints.
+pub fn start_api_with(dir: &Path, args: &[&str]) -> Api {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tach"))
+        .args(args)
+        .current_dir(dir)
+        .env("TACH_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting tach api");
+    let mut line = String::new();
+    let out = child.stdout.take().expect("piped stdout");
+    BufReader::new(out).read_line(&mut line).expect("reading");
+    let url = line
+        .trim()
+        .strip_prefix("tach api listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Api { child, url }
 }
 
 /// Standard output as text.

@@ -1,0 +1,127 @@
+//! The Ansible roles (ansible/): the playbook parses, and the configuration tach_common
+//! renders is one tach runs on. Needs `ansible-playbook` (ansible-core; `.ci/run` installs it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{stderr, stdout, tach};
+use hyper::Method;
+use klug::{Client, Error};
+
+/// The repository's ansible/ directory.
+fn ansible_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../ansible")
+        .canonicalize()
+        .expect("ansible/ exists")
+}
+
+/// Runs `ansible-playbook args` in ansible/.
+fn playbook(args: &[&str]) -> Output {
+    Command::new("ansible-playbook")
+        .args(args)
+        .current_dir(ansible_dir())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run ansible-playbook ({e}): install ansible-core (pip install ansible-core)"
+            )
+        })
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// The `changed=N` of the play recap.
+fn changed(out: &Output) -> u32 {
+    let text = stdout(out);
+    let recap = text
+        .lines()
+        .find(|l| l.contains(" changed="))
+        .unwrap_or_else(|| panic!("no play recap in:\n{text}"));
+    recap
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("changed="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no changed= in {recap:?}"))
+}
+
+#[test]
+fn the_site_playbook_parses() {
+    let out = playbook(&["--syntax-check", "-i", "inventory.example.ini", "site.yml"]);
+    assert_ok("ansible-playbook --syntax-check site.yml", &out);
+}
+
+#[tokio::test]
+async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("tach_ansible_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the work directory");
+    let etc = dir.join("etc");
+    let vars = [
+        format!("tach_etc_dir={}", etc.display()),
+        format!("tach_database_url=sqlite://{}/tach.db", dir.display()),
+        "tach_api_bind=127.0.0.1:0".to_owned(),
+        "tach_api_auth_token=s3cret-token".to_owned(),
+    ];
+    let mut args = vec!["-i", "localhost,", "-c", "local", "tests/render.yml"];
+    for v in &vars {
+        args.extend(["-e", v.as_str()]);
+    }
+    let first = playbook(&args);
+    assert_ok("rendering the configuration", &first);
+    // The directory, the three definitions (one looped task) and winchester.yaml.
+    assert_eq!(changed(&first), 3, "{}", stdout(&first));
+    let second = playbook(&args);
+    assert_ok("rendering the configuration again", &second);
+    assert_eq!(
+        changed(&second),
+        0,
+        "a second run changes nothing:\n{}",
+        stdout(&second)
+    );
+
+    // tach takes it: the schema, a replay of a day of notifications, and the API with its
+    // token.
+    let config = etc.join("winchester.yaml");
+    let config = config.to_str().expect("a UTF-8 path");
+    let out = tach(&["db", "migrate", "--config", config], &dir);
+    assert_ok("tach db migrate", &out);
+    let lines = common::notigen_lines(1);
+    std::fs::write(dir.join("n.jsonl"), lines.join("\n")).expect("writing notifications");
+    let out = tach(&["replay", "--config", config, "--drain", "n.jsonl"], &dir);
+    assert_ok("tach replay", &out);
+    assert!(
+        stderr(&out).contains(&format!("events stored: {} ", lines.len())),
+        "{}",
+        stderr(&out)
+    );
+
+    let api = common::start_api_with(&dir, &["api", "--config", config]);
+    let open = Client::new(&api.url, None).expect("a client");
+    let events = open
+        .call(Method::GET, "/v1/events", &[("limit", "1".to_owned())])
+        .await
+        .expect("reads need no token");
+    assert!(matches!(events, Some(serde_json::Value::Array(ref rows)) if rows.len() == 1));
+    match open.call(Method::DELETE, "/v1/streams/1", &[]).await {
+        Err(Error::Server { status, .. }) => assert!(status.starts_with("401"), "{status}"),
+        other => panic!("a DELETE without the token should be refused: {other:?}"),
+    }
+    let authorised = Client::new(&api.url, Some("s3cret-token".to_owned())).expect("a client");
+    authorised
+        .call(Method::DELETE, "/v1/streams/1", &[])
+        .await
+        .expect("the rendered token is the API's");
+    drop(api);
+    let _ = std::fs::remove_dir_all(&dir);
+}
