@@ -3,8 +3,10 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use common::{stderr, stdout, tach};
 use hyper::Method;
@@ -72,6 +74,15 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
         format!("tach_database_url=sqlite://{}/tach.db", dir.display()),
         "tach_api_bind=127.0.0.1:0".to_owned(),
         "tach_api_auth_token=s3cret-token".to_owned(),
+        // The default source's shape, on a queue of this test's own.
+        format!(
+            r#"{{"tach_ingest_sources": [{{"type": "rabbitmq",
+              "url": "amqp://guest:guest@127.0.0.1:5672/%2f",
+              "queues": [{{"exchange": "tach.ansible", "exchange_type": "topic",
+                "queue": "tach.ansible.{0}", "routing_key": "tach.ansible.{0}",
+                "durable": false, "prefetch": 100}}]}}]}}"#,
+            std::process::id()
+        ),
     ];
     let mut args = vec!["-i", "localhost,", "-c", "local", "tests/render.yml"];
     for v in &vars {
@@ -123,5 +134,30 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
         .await
         .expect("the rendered token is the API's");
     drop(api);
+
+    // tach ingest takes the rendered ingest section (unknown or malformed keys stop it at
+    // start-up): it runs, and stops cleanly on SIGTERM.
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_tach"))
+        .args(["ingest", "--config", config])
+        .current_dir(&dir)
+        .env("TACH_LOG", "error")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting tach ingest");
+    std::thread::sleep(Duration::from_secs(2));
+    if let Some(status) = ingest.try_wait().expect("polling tach ingest") {
+        let mut text = String::new();
+        if let Some(mut err) = ingest.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        panic!("tach ingest exited at start-up ({status}): {text}");
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &ingest.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(term.success());
+    let out = ingest.wait_with_output().expect("waiting for tach ingest");
+    assert_ok("tach ingest until SIGTERM", &out);
     let _ = std::fs::remove_dir_all(&dir);
 }
