@@ -152,11 +152,7 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
         }
         panic!("tach ingest exited at start-up ({status}): {text}");
     }
-    let term = Command::new("kill")
-        .args(["-TERM", &ingest.id().to_string()])
-        .status()
-        .expect("running kill");
-    assert!(term.success());
+    common::signal(&ingest, "-TERM");
     let out = ingest.wait_with_output().expect("waiting for tach ingest");
     assert_ok("tach ingest until SIGTERM", &out);
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,9 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Command;
 
-use common::{Api, notigen_lines, start_api_with, stderr, tach, workdir_with};
+use common::{Api, notigen_lines, signal, start_api_with, stderr, tach, workdir_with};
 use hyper::Method;
 use klug::{Client, Error};
 use serde_json::Value;
@@ -298,9 +297,7 @@ async fn tach_api_serves_a_replayed_database() {
 
     // SIGTERM: open requests finish, exit 0.
     let mut api = api;
-    let pid = api.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
+    signal(&api.child, "-TERM");
     let status = api.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

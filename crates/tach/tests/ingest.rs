@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use common::{Server, ServerDb, repo_config, stderr, tach, workdir_with};
+use common::{Server, ServerDb, repo_config, signal, stderr, tach, workdir_with};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
     ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -300,15 +300,6 @@ fn spawn_ingest(dir: &Path, log: &str) -> Child {
         .stderr(file)
         .spawn()
         .expect("starting tach ingest")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
 }
 
 /// SIGTERM, and the exit status must be 0 within 30 s.

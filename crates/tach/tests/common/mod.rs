@@ -57,6 +57,16 @@ pub fn start_api_with(dir: &Path, args: &[&str]) -> Api {
     Api { child, url }
 }
 
+/// Sends `sig` (`-TERM`, `-9`, ...) to `child` with kill(1).
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("running kill")
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
 /// Standard output as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
