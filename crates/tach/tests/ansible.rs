@@ -1,5 +1,6 @@
-//! The Ansible roles (ansible/): the playbook parses, and the configuration tach_common
-//! renders is one tach runs on. Needs `ansible-playbook` (ansible-core; `.ci/run` installs it).
+//! The Ansible roles (ansible/): the playbook parses, the configuration tach_common renders
+//! is one tach runs on, and the service units run tach's commands on it. Needs
+//! `ansible-playbook` (ansible-core; `.ci/run` installs it).
 
 mod common;
 
@@ -155,5 +156,41 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
     common::signal(&ingest, "-TERM");
     let out = ingest.wait_with_output().expect("waiting for tach ingest");
     assert_ok("tach ingest until SIGTERM", &out);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn each_service_unit_runs_its_tach_command_on_the_deployed_configuration() {
+    let dir = std::env::temp_dir().join(format!("tach_ansible_units_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the unit directory");
+    let target = format!("tach_systemd_dir={}", dir.display());
+    let out = playbook(&[
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "tests/units.yml",
+        "-e",
+        &target,
+    ]);
+    assert_ok("rendering the units", &out);
+    for (unit, command) in [
+        ("tach-api.service", "api"),
+        ("tach-ingest@.service", "ingest"),
+        ("tach-pipeline@.service", "pipeline"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(unit))
+            .unwrap_or_else(|e| panic!("{unit} was not written: {e}"));
+        let exec = format!(
+            "\nExecStart=/usr/local/bin/tach {command} --config /etc/tach/winchester.yaml\n"
+        );
+        assert!(text.contains(&exec), "{unit}:\n{text}");
+        assert!(text.contains("\nUser=tach\n"), "{unit}:\n{text}");
+        assert!(
+            text.contains("\nReadWritePaths=/var/lib/tach\n"),
+            "{unit}:\n{text}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
