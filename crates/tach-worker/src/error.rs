@@ -42,6 +42,14 @@ pub enum Error {
         /// The distinguishing key.
         key: String,
     },
+    /// A batch came with a different number of clock times than events (a caller's bug).
+    #[error("{events} events were given {times} clock times")]
+    ClockTimes {
+        /// Events in the batch.
+        events: usize,
+        /// Clock times given.
+        times: usize,
+    },
     /// A pipeline names a handler that is not registered, or its params are invalid.
     #[error(transparent)]
     Handler(tach_engine::HandlerError),

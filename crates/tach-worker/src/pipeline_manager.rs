@@ -156,6 +156,20 @@ impl PipelineManager {
     /// stream stays in `firing`/`expiring` and an operator resets it (`klug streams reset ID`).
     pub async fn run_once(&mut self, now: DateTime<Utc>) -> Result<PassReport> {
         let mut report = PassReport::default();
+        self.run_once_into(now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// As [`Self::run_once`], counting into `report` as it goes, so that what a pass did
+    /// before an error is still counted.
+    ///
+    /// # Errors
+    /// As [`Self::run_once`].
+    pub async fn run_once_into(
+        &mut self,
+        now: DateTime<Utc>,
+        report: &mut PassReport,
+    ) -> Result<()> {
         for kind in [ClaimKind::Fire, ClaimKind::Expire] {
             let streams = self
                 .triggers
@@ -163,14 +177,14 @@ impl PipelineManager {
                 .claim_streams(kind, now, self.settings.batch_size)
                 .await?;
             if !streams.is_empty() {
-                self.handle_batch(streams, kind, now, &mut report).await?;
+                self.handle_batch(streams, kind, now, report).await?;
             }
             if self.stopping() {
                 break;
             }
         }
         self.triggers.maybe_log_statistics();
-        Ok(report)
+        Ok(())
     }
 
     /// Runs passes at `now` until one finds nothing to do (new events can make more streams

@@ -4,13 +4,27 @@
 //! pipeline manager with the clock at the newest event time seen so far (it never goes
 //! backwards), so streams fire and expire when they would have live. [`Replay::finish`] runs the
 //! final passes at a chosen time, or at [`far_future`] to drain everything.
+//!
+//! With several writers (PostgreSQL and MySQL, where one connection's round trips and one
+//! server backend are the limit), each batch is split among them so that events that share a
+//! stream stay in one writer's part, in their order (see [`partition`]), and the parts are
+//! written concurrently, each in its own transaction. Every event keeps the clock time
+//! computed over the whole batch, so the streams come out as with one writer. The pipeline
+//! passes then run on every writer at once (claims are compare-and-set); the events their
+//! handlers add are stored as live ingest processes would store them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use futures_util::future::join_all;
 use tach_distiller::Event;
+use tach_engine::TriggerDefinition;
+use tach_engine::trigger::DebugCounters;
 
 use crate::Result;
 use crate::pipeline_manager::{PassReport, PipelineManager};
-use crate::trigger_manager::AddReport;
+use crate::trigger_manager::{AddReport, backoff};
 
 /// A time after every realistic stream's fire and expiry times (9999-01-01T00:00:00Z), used
 /// by `--drain`.
@@ -33,7 +47,9 @@ pub struct ReplayTotals {
 
 /// Batches events into the triggers and runs pipeline passes on an event-time clock.
 pub struct Replay {
-    manager: PipelineManager,
+    /// One per writer (at least one).
+    managers: Vec<PipelineManager>,
+    triggers: Arc<[TriggerDefinition]>,
     batch: Vec<Event>,
     batch_size: usize,
     clock: Option<DateTime<Utc>>,
@@ -43,9 +59,22 @@ pub struct Replay {
 impl Replay {
     /// A replay through `manager`, writing `batch_size` events per transaction (at least 1).
     pub fn new(manager: PipelineManager, batch_size: usize) -> Replay {
+        Replay::with_writers(vec![manager], batch_size)
+    }
+
+    /// A replay through several writers, one per manager (all on the same store), each batch
+    /// of `batch_size` events split among them; see the module documentation. With no
+    /// manager at all there is nothing to replay through: see [`Replay::new`].
+    ///
+    /// # Panics
+    /// When `managers` is empty.
+    pub fn with_writers(mut managers: Vec<PipelineManager>, batch_size: usize) -> Replay {
+        assert!(!managers.is_empty(), "a replay needs at least one writer");
         let batch_size = batch_size.max(1);
+        let triggers = Arc::clone(managers[0].trigger_manager().triggers());
         Replay {
-            manager,
+            managers,
+            triggers,
             batch: Vec::with_capacity(batch_size),
             batch_size,
             clock: None,
@@ -63,9 +92,23 @@ impl Replay {
         &self.totals
     }
 
-    /// The pipeline manager (and through it the trigger manager and its counters).
+    /// The first writer's pipeline manager (and through it its trigger manager).
     pub fn manager(&mut self) -> &mut PipelineManager {
-        &mut self.manager
+        &mut self.managers[0]
+    }
+
+    /// How many writers the batches are split among.
+    pub fn writers(&self) -> usize {
+        self.managers.len()
+    }
+
+    /// The per-trigger counters of every writer, summed.
+    pub fn counters(&mut self) -> DebugCounters {
+        let mut sum = DebugCounters::new(self.triggers.len());
+        for manager in &mut self.managers {
+            sum.absorb(manager.trigger_manager().counters());
+        }
+        sum
     }
 
     /// Queues an event; writes the batch when it is full.
@@ -96,16 +139,60 @@ impl Replay {
         self.clock = Some(clock);
         if !self.batch.is_empty() {
             let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-            let added = self
-                .manager
-                .trigger_manager()
-                .add_events_event_time(&batch, start)
-                .await?;
+            let added = self.write(batch, start).await?;
             self.totals.ingest.absorb(&added);
             self.totals.batches += 1;
         }
-        let pass = self.manager.run_until_idle(clock).await?;
-        self.totals.pipelines.absorb(&pass);
+        self.run_passes(clock).await
+    }
+
+    /// Writes one batch, split among the writers when there are several.
+    async fn write(&mut self, batch: Vec<Event>, start: DateTime<Utc>) -> Result<AddReport> {
+        if self.managers.len() == 1 {
+            return self.managers[0]
+                .trigger_manager()
+                .add_events_event_time(&batch, start)
+                .await;
+        }
+        let writers = self.managers.len();
+        let writer_of = partition(&self.triggers, &batch, writers);
+        let mut parts: Vec<(Vec<Event>, Vec<DateTime<Utc>>)> = vec![Default::default(); writers];
+        let mut now = start;
+        for (event, writer) in batch.into_iter().zip(writer_of) {
+            now = now.max(event.timestamp);
+            let part = &mut parts[writer];
+            part.0.push(event);
+            part.1.push(now);
+        }
+        let written = join_all(
+            self.managers
+                .iter_mut()
+                .zip(&parts)
+                .filter(|(_, (events, _))| !events.is_empty())
+                .map(|(manager, (events, nows))| {
+                    manager.trigger_manager().add_events_at(events, nows)
+                }),
+        )
+        .await;
+        let mut report = AddReport::default();
+        for added in written {
+            report.absorb(&added?);
+        }
+        Ok(report)
+    }
+
+    /// Runs pipeline passes at `clock` on every writer until each finds nothing to do.
+    async fn run_passes(&mut self, clock: DateTime<Utc>) -> Result<()> {
+        let passes = join_all(
+            self.managers
+                .iter_mut()
+                .map(|manager| passes_until_idle(manager, clock)),
+        )
+        .await;
+        for (pass, outcome) in passes {
+            self.totals.pipelines.absorb(&pass);
+            outcome?;
+        }
         Ok(())
     }
 
@@ -120,9 +207,225 @@ impl Replay {
             && self.clock.is_none_or(|clock| at > clock)
         {
             self.clock = Some(at);
-            let pass = self.manager.run_until_idle(at).await?;
-            self.totals.pipelines.absorb(&pass);
+            self.run_passes(at).await?;
         }
         Ok(self.totals)
+    }
+}
+
+/// How many times in a row a pipeline pass is retried after a transient error (a deadlock
+/// between writers' claims and inserts on MySQL, say).
+const PASS_RETRIES: u32 = 5;
+
+/// Passes of `manager` at `clock` until one finds nothing to do, retrying transient errors as
+/// `tach pipeline` does. Returns what the passes did, also when they end in an error.
+async fn passes_until_idle(
+    manager: &mut PipelineManager,
+    clock: DateTime<Utc>,
+) -> (PassReport, Result<()>) {
+    let mut total = PassReport::default();
+    let mut failures = 0;
+    loop {
+        let before = total.handled();
+        match manager.run_once_into(clock, &mut total).await {
+            Ok(()) if total.handled() == before || manager.stopping() => return (total, Ok(())),
+            Ok(()) => failures = 0,
+            Err(e) if e.is_transient() && failures < PASS_RETRIES => {
+                failures += 1;
+                tracing::warn!(error = %e, attempt = failures, "Retrying a pipeline pass.");
+                tokio::time::sleep(backoff(u64::from(failures))).await;
+            }
+            Err(e) => return (total, Err(e)),
+        }
+    }
+}
+
+/// The writer of each of `events` (`writers` at least 1). Events that share a stream, directly
+/// or through other events (a request's events and its instance's day, say), are one group,
+/// and a group goes to one writer: each stream's events are then added in order by one
+/// transaction, as a single writer would add them. Groups go, largest first, to the writer
+/// with the fewest events so far.
+fn partition(triggers: &[TriggerDefinition], events: &[Event], writers: usize) -> Vec<usize> {
+    let mut groups = Groups::new(events.len());
+    let mut first_holder: HashMap<(usize, u64), usize> = HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        for (t, trigger) in triggers.iter().enumerate() {
+            if let Some(values) = trigger.match_event(event, None) {
+                // A hash collision only joins two groups that need not be: still correct.
+                let holder = *first_holder.entry((t, values.key_hash())).or_insert(i);
+                groups.join(holder, i);
+            }
+        }
+    }
+    let mut sizes: HashMap<usize, usize> = HashMap::new();
+    let roots: Vec<usize> = (0..events.len()).map(|i| groups.root(i)).collect();
+    for &root in &roots {
+        *sizes.entry(root).or_default() += 1;
+    }
+    let mut by_size: Vec<(usize, usize)> = sizes.into_iter().collect();
+    // Largest first; ties by first event, so that a batch always splits the same way.
+    by_size.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut load = vec![0usize; writers.max(1)];
+    let mut writer_of: HashMap<usize, usize> = HashMap::with_capacity(by_size.len());
+    for (root, size) in by_size {
+        let (least, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|&(w, &n)| (n, w))
+            .unwrap_or((0, &0));
+        load[least] += size;
+        writer_of.insert(root, least);
+    }
+    roots
+        .iter()
+        .map(|root| writer_of.get(root).copied().unwrap_or(0))
+        .collect()
+}
+
+/// Disjoint sets of event indexes (union by size, path halving).
+struct Groups {
+    parent: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl Groups {
+    fn new(n: usize) -> Groups {
+        Groups {
+            parent: (0..n).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (mut a, mut b) = (self.root(a), self.root(b));
+        if a == b {
+            return;
+        }
+        if self.size[a] < self.size[b] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        self.parent[b] = a;
+        self.size[a] += self.size[b];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tach_distiller::{Trait, TraitValue};
+
+    use super::*;
+
+    const TRIGGERS: &str = r#"
+- name: by_instance
+  distinguished_by: [instance_id]
+  expiration: "$last + 1h"
+  fire_pipeline: p
+  expire_pipeline: p
+  match_criteria: [{event_type: "compute.*"}]
+  fire_criteria: [{event_type: "compute.done"}]
+- name: by_request
+  distinguished_by: [request_id]
+  expiration: "$last + 1h"
+  fire_pipeline: p
+  expire_pipeline: p
+  match_criteria: [{event_type: "*"}]
+  fire_criteria: [{event_type: "*.end"}]
+"#;
+
+    fn triggers() -> Vec<TriggerDefinition> {
+        tach_engine::trigger::parse_triggers(TRIGGERS, Path::new("triggers.yaml"))
+            .unwrap()
+            .triggers
+    }
+
+    fn event(event_type: &str, traits: &[(&str, &str)]) -> Event {
+        let mut traits: Vec<Trait> = traits
+            .iter()
+            .map(|(name, value)| Trait {
+                name: (*name).to_owned(),
+                value: TraitValue::Text((*value).to_owned()),
+            })
+            .collect();
+        traits.sort_by(|a, b| a.name.cmp(&b.name));
+        Event {
+            message_id: format!("{event_type}-{traits:?}"),
+            event_type: event_type.to_owned(),
+            timestamp: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            traits,
+        }
+    }
+
+    #[test]
+    fn events_that_share_a_stream_go_to_one_writer() {
+        let events = vec![
+            event(
+                "compute.start",
+                &[("instance_id", "a"), ("request_id", "r1")],
+            ),
+            event("network.start", &[("request_id", "r1")]),
+            event(
+                "compute.start",
+                &[("instance_id", "b"), ("request_id", "r2")],
+            ),
+            // Joins a's group through r1, though it names neither a nor b.
+            event("image.end", &[("request_id", "r1")]),
+            event(
+                "compute.update",
+                &[("instance_id", "b"), ("request_id", "r3")],
+            ),
+            event(
+                "compute.start",
+                &[("instance_id", "c"), ("request_id", "r4")],
+            ),
+            // Joins b's and c's groups into one.
+            event(
+                "compute.update",
+                &[("instance_id", "c"), ("request_id", "r3")],
+            ),
+            event("unmatched", &[]),
+        ];
+        let writers = partition(&triggers(), &events, 2);
+        assert_eq!(writers.len(), events.len());
+        // a's group: 0, 1, 3; b and c: 2, 4, 5, 6.
+        assert!(writers[0] == writers[1] && writers[1] == writers[3]);
+        assert!(writers[2] == writers[4] && writers[4] == writers[5] && writers[5] == writers[6]);
+        // The largest group first, to writer 0; then the next to the emptier writer 1.
+        assert_eq!(writers[2], 0);
+        assert_eq!(writers[0], 1);
+        // The unmatched event goes alone to the writer with fewer events.
+        assert_eq!(writers[7], 1);
+        // One writer takes everything.
+        assert!(partition(&triggers(), &events, 1).iter().all(|&w| w == 0));
+    }
+
+    #[test]
+    fn independent_streams_are_spread_evenly() {
+        let events: Vec<Event> = (0..90)
+            .map(|i| {
+                let instance = format!("i{}", i % 30);
+                let request = format!("r{i}");
+                event(
+                    "compute.update",
+                    &[("instance_id", &instance), ("request_id", &request)],
+                )
+            })
+            .collect();
+        let writers = partition(&triggers(), &events, 3);
+        let mut load = [0; 3];
+        for (i, &w) in writers.iter().enumerate() {
+            load[w] += 1;
+            assert_eq!(w, writers[i % 30], "instance {} split", i % 30);
+        }
+        assert_eq!(load, [30, 30, 30]);
     }
 }

@@ -72,7 +72,7 @@ impl AddReport {
 
 /// How long to wait before retry `attempt` (1-based): doubling from 20 ms, with jitter so that
 /// the transactions that collided do not collide again.
-fn backoff(attempt: u64) -> Duration {
+pub(crate) fn backoff(attempt: u64) -> Duration {
     let base = 20u64 << attempt.min(6);
     let jitter = u64::from(
         std::time::SystemTime::now()
@@ -82,13 +82,13 @@ fn backoff(attempt: u64) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
-/// The clock time events are added at.
+/// Which clock events are added on; each event's clock time is given with the batch.
 #[derive(Debug, Clone, Copy)]
 enum Clock {
-    /// One time for the whole batch (live ingest: the time the batch arrived).
-    Fixed(DateTime<Utc>),
-    /// The newest event time so far, starting from this time (replay).
-    EventTime(DateTime<Utc>),
+    /// Wall-clock time (live ingest: the time the batch arrived).
+    Fixed,
+    /// The newest event time so far (replay).
+    EventTime,
 }
 
 impl Clock {
@@ -99,8 +99,8 @@ impl Clock {
     /// pipeline passes run between batches).
     fn takes(self, stream: &StreamProgress, now: DateTime<Utc>) -> bool {
         match self {
-            Clock::Fixed(_) => stream.accepts_at(now),
-            Clock::EventTime(_) => stream.open_at(now),
+            Clock::Fixed => stream.accepts_at(now),
+            Clock::EventTime => stream.open_at(now),
         }
     }
 }
@@ -211,7 +211,8 @@ impl TriggerManager {
     /// # Errors
     /// The store error that ended the last attempt, or an expiration that cannot be evaluated.
     pub async fn add_events(&mut self, events: &[Event], now: DateTime<Utc>) -> Result<AddReport> {
-        self.add_with_clock(events, Clock::Fixed(now)).await
+        self.add_with_clock(events, &vec![now; events.len()], Clock::Fixed)
+            .await
     }
 
     /// As [`Self::add_events`] with an event-time clock (replay): each event is added at
@@ -224,15 +225,46 @@ impl TriggerManager {
         events: &[Event],
         start: DateTime<Utc>,
     ) -> Result<AddReport> {
-        self.add_with_clock(events, Clock::EventTime(start)).await
+        let nows: Vec<DateTime<Utc>> = events
+            .iter()
+            .scan(start, |now, event| {
+                *now = (*now).max(event.timestamp);
+                Some(*now)
+            })
+            .collect();
+        self.add_with_clock(events, &nows, Clock::EventTime).await
     }
 
-    async fn add_with_clock(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
+    /// As [`Self::add_events_event_time`] with each event's clock time given (`nows[i]` for
+    /// `events[i]`): a part of a replay batch whose clock was computed over the whole batch.
+    ///
+    /// # Errors
+    /// As [`Self::add_events`]; [`Error::ClockTimes`] when `nows` is not as long as `events`.
+    pub async fn add_events_at(
+        &mut self,
+        events: &[Event],
+        nows: &[DateTime<Utc>],
+    ) -> Result<AddReport> {
+        if nows.len() != events.len() {
+            return Err(Error::ClockTimes {
+                events: events.len(),
+                times: nows.len(),
+            });
+        }
+        self.add_with_clock(events, nows, Clock::EventTime).await
+    }
+
+    async fn add_with_clock(
+        &mut self,
+        events: &[Event],
+        nows: &[DateTime<Utc>],
+        clock: Clock,
+    ) -> Result<AddReport> {
         let mut retries = 0;
         let mut races = RaceBudget::default();
         loop {
             let saved = self.counters.clone();
-            match self.try_add(events, clock).await {
+            match self.try_add(events, nows, clock).await {
                 Ok(mut report) => {
                     report.retries = retries + u64::from(races.lost);
                     self.maybe_log_statistics();
@@ -304,25 +336,22 @@ impl TriggerManager {
     /// One attempt: match every new event first (pure), then lock or open the streams of the
     /// batch in a fixed order (the store's row locks go by active key) so that concurrent
     /// batches lock in the same order and do not deadlock, then add the events in order.
-    async fn try_add(&mut self, events: &[Event], clock: Clock) -> Result<AddReport> {
+    async fn try_add(
+        &mut self,
+        events: &[Event],
+        nows: &[DateTime<Utc>],
+        clock: Clock,
+    ) -> Result<AddReport> {
         let mut report = AddReport::default();
         let mut tx = self.store.begin().await?;
         let ids = tx.insert_events(events).await?;
         let triggers = Arc::clone(&self.triggers);
 
         // Matching: which (trigger, key) each new event joins, and each key's first event.
-        let mut nows = Vec::with_capacity(events.len());
-        let mut now = match clock {
-            Clock::Fixed(now) | Clock::EventTime(now) => now,
-        };
         let mut keys: Vec<KeyInfo> = Vec::new();
         let mut key_index: HashMap<(usize, String), usize> = HashMap::new();
         let mut matches: Vec<(usize, usize)> = Vec::new();
         for (i, (event, id)) in events.iter().zip(&ids).enumerate() {
-            if let Clock::EventTime(_) = clock {
-                now = now.max(event.timestamp);
-            }
-            nows.push(now);
             if id.is_none() {
                 report.duplicates += 1;
                 continue;

@@ -131,6 +131,7 @@ fn replay_refuses_an_unmigrated_database_then_replays_and_skips_duplicates() {
     assert!(err.contains("poison lines: 1"), "{err}");
     assert!(err.contains("poison n.jsonl:4: not valid JSON"), "{err}");
     assert!(err.contains("duplicates: 0"), "{err}");
+    assert!(err.contains("  writers: 1\n"), "{err}");
     assert!(err.contains("trigger instance_usage: "), "{err}");
     assert!(err.contains(" s (") && err.contains("/s)"), "{err}");
 
@@ -140,11 +141,34 @@ fn replay_refuses_an_unmigrated_database_then_replays_and_skips_duplicates() {
             "--config",
             "winchester.yaml",
             "n.jsonl",
+            "--writers",
+            "0",
+        ],
+        &dir,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--writers must be at least 1"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Again, split among two writers (on SQLite they take turns): nothing new.
+    let out = tach(
+        &[
+            "replay",
+            "--config",
+            "winchester.yaml",
+            "n.jsonl",
             "--drain",
+            "--writers",
+            "2",
         ],
         &dir,
     );
     let err = stderr(&out);
+    assert!(err.contains("  writers: 2\n"), "{err}");
+    assert!(err.contains(&format!("duplicates: {}", read - 1)), "{err}");
     assert!(
         err.contains("events stored: 0 (+0 from pipelines)"),
         "{err}"

@@ -239,6 +239,13 @@ impl DebugCounters {
         self.counters.get(index)
     }
 
+    /// Adds another set's counts to these, trigger by trigger.
+    pub fn absorb(&mut self, other: &DebugCounters) {
+        for (index, counters) in other.counters.iter().enumerate() {
+            self.trigger_mut(index).absorb(counters);
+        }
+    }
+
     /// Logs every trigger with `debug_level` > 0 and resets all counters.
     pub fn log_and_reset(&mut self, triggers: &[TriggerDefinition]) {
         for (trigger, counters) in triggers.iter().zip(&self.counters) {

@@ -10,6 +10,7 @@ use tach_worker::{Replay, far_future};
 use tach_store::Backend;
 
 use crate::common::{TestDb, distiller, on_all_backends, setup};
+use tach_store::testing::backends;
 
 /// Two days of notigen output, distilled, without the audits emitted at the end of the second
 /// day (so that day's usage streams are left unfinished).
@@ -191,4 +192,50 @@ async fn streams_do_not_depend_on_the_batch_size() {
     assert!(big.0 > 0);
     assert_eq!(big.0, small.0, "streams created");
     assert!(big.1 == small.1, "the streams differ");
+}
+
+/// Several writers split each batch among concurrent transactions, yet make the same streams,
+/// with the same events, as one writer, on every backend.
+#[tokio::test]
+async fn streams_do_not_depend_on_the_writers() {
+    let events = two_days();
+    for backend in backends() {
+        eprintln!("--- {backend}");
+        let mut results = Vec::new();
+        for writers in [1, 3] {
+            let db = TestDb::create(backend).await;
+            let store = Store::connect(&db.url).await.unwrap();
+            store.migrate().await.unwrap();
+            let managers = (0..writers)
+                .map(|_| setup().pipeline_manager(store.clone()))
+                .collect();
+            let mut replay = Replay::with_writers(managers, 400);
+            assert_eq!(replay.writers(), writers);
+            for event in events.clone() {
+                replay.push(event).await.unwrap();
+            }
+            let totals = replay.finish(Some(far_future())).await.unwrap();
+            assert_eq!(totals.pipelines.errors, 0);
+            assert_eq!(totals.ingest.stored, events.len() as u64);
+            let counters = replay.counters();
+            let fired: u64 = (0..2).map(|t| counters.trigger(t).unwrap().fired).sum();
+            assert_eq!(fired, totals.pipelines.fired, "counters of every writer");
+            results.push((
+                totals.ingest.streams_created,
+                totals.pipelines.fired,
+                totals.pipelines.expired,
+                partition(&store).await,
+            ));
+            store.close().await;
+            db.drop_db().await;
+        }
+        let (one, several) = (&results[0], &results[1]);
+        assert!(one.0 > 0 && one.1 > 0 && one.2 > 0);
+        assert_eq!(
+            (one.0, one.1, one.2),
+            (several.0, several.1, several.2),
+            "streams created, fired, expired"
+        );
+        assert!(one.3 == several.3, "the streams differ on {backend}");
+    }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tach_distiller::Distiller;
+use tach_store::Backend;
 use tach_worker::{Replay, ReplayTotals, WorkerSetup, far_future};
 
 use crate::cmd::db;
@@ -40,7 +41,16 @@ pub struct Args {
     /// Events written per store transaction (the pipeline passes run between them).
     #[arg(long, value_name = "N", default_value_t = 5000)]
     batch_size: usize,
+    /// Transactions writing each batch at once, split so that events sharing a stream stay
+    /// together (default: 2 on PostgreSQL; 1 on SQLite, which has one writer at a time, and on
+    /// MySQL, where concurrent stream inserts deadlock on InnoDB's index locks).
+    #[arg(long, value_name = "N")]
+    writers: Option<usize>,
 }
+
+/// Writers of a replay into PostgreSQL unless `--writers` says otherwise (3 measured no
+/// faster than 2 on two cores; BENCHMARKS.md).
+const POSTGRES_WRITERS: usize = 2;
 
 /// What reading the files gave.
 #[derive(Debug, Default)]
@@ -62,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
+    anyhow::ensure!(args.writers != Some(0), "--writers must be at least 1");
     db::runtime()?.block_on(replay(&args, until))
 }
 
@@ -84,7 +95,14 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
     let started = Instant::now();
-    let mut replay = Replay::new(setup.pipeline_manager(store.clone()), args.batch_size);
+    let writers = args.writers.unwrap_or(match store.backend() {
+        Backend::Postgres => POSTGRES_WRITERS,
+        Backend::Sqlite | Backend::MySql => 1,
+    });
+    let managers = (0..writers)
+        .map(|_| setup.pipeline_manager(store.clone()))
+        .collect();
+    let mut replay = Replay::with_writers(managers, args.batch_size);
     let mut reading = Reading::default();
     let mut progress = Progress::new();
     let mut done_bytes = 0u64;
@@ -199,6 +217,7 @@ fn print_summary(
             reading.poison - reading.poison_shown.len() as u64
         );
     }
+    eprintln!("  writers: {}", replay.writers());
     eprintln!(
         "  streams created: {}, fired: {}, expired: {}, errored: {}",
         ingest.streams_created + passes.new_events.streams_created,
@@ -209,7 +228,7 @@ fn print_summary(
     if let Some(clock) = replay.clock() {
         eprintln!("  clock at the end: {}", tach_timex::format_datetime(clock));
     }
-    let counters = replay.manager().trigger_manager().counters().clone();
+    let counters = replay.counters();
     for (index, trigger) in setup.triggers.iter().enumerate() {
         let Some(c) = counters.trigger(index) else {
             continue;
