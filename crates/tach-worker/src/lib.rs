@@ -19,6 +19,6 @@ pub mod trigger_manager;
 
 pub use error::{Error, Result};
 pub use pipeline_manager::{PassReport, PipelineManager, PipelineSettings};
-pub use replay::{Replay, ReplayTotals, far_future};
+pub use replay::{Replay, ReplayOptions, ReplayTotals, far_future};
 pub use setup::WorkerSetup;
 pub use trigger_manager::{AddReport, TriggerManager};

@@ -1,17 +1,17 @@
 //! Replaying events with an event-time clock.
 //!
-//! [`Replay`] feeds events to the trigger manager in batches and, after each batch, runs the
-//! pipeline manager with the clock at the newest event time seen so far (it never goes
-//! backwards), so streams fire and expire when they would have live. [`Replay::finish`] runs the
+//! [`Replay`] feeds events to the trigger manager in batches and runs pipeline passes with the
+//! clock at the newest event time seen so far (it never goes backwards), so streams fire and
+//! expire when they would have live. On the server backends a batch's passes run while the next
+//! batch is written (see [`ReplayOptions`]); [`Replay::finish`] runs the last ones, then the
 //! final passes at a chosen time, or at [`far_future`] to drain everything.
 //!
-//! With several writers (PostgreSQL and MySQL, where one connection's round trips and one
-//! server backend are the limit), each batch is split among them so that events that share a
-//! stream stay in one writer's part, in their order (see [`partition`]), and the parts are
-//! written concurrently, each in its own transaction. Every event keeps the clock time
-//! computed over the whole batch, so the streams come out as with one writer. The pipeline
-//! passes then run on every writer at once (claims are compare-and-set); the events their
-//! handlers add are stored as live ingest processes would store them.
+//! With several writers (PostgreSQL, where one server backend is the limit), each batch is split
+//! among them so that events that share a stream stay in one writer's part, in their order (see
+//! [`partition`]), and the parts are written concurrently, each in its own transaction. Every
+//! event keeps the clock time computed over the whole batch, so the streams come out as with
+//! one writer. The passes run on as many managers at once (claims are compare-and-set); the
+//! events their handlers add are stored as live ingest processes would store them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use futures_util::future::join_all;
 use tach_distiller::Event;
 use tach_engine::TriggerDefinition;
 use tach_engine::trigger::DebugCounters;
+use tach_store::Backend;
 
 use crate::Result;
 use crate::pipeline_manager::{PassReport, PipelineManager};
@@ -47,37 +48,70 @@ pub struct ReplayTotals {
 
 /// Batches events into the triggers and runs pipeline passes on an event-time clock.
 pub struct Replay {
-    /// One per writer (at least one).
-    managers: Vec<PipelineManager>,
+    /// The writers' managers (at least one), whose trigger managers write the batches.
+    writers: Vec<PipelineManager>,
+    /// As many managers again, which run the pipeline passes while the writers write.
+    passers: Vec<PipelineManager>,
     triggers: Arc<[TriggerDefinition]>,
     batch: Vec<Event>,
     batch_size: usize,
     clock: Option<DateTime<Utc>>,
+    /// Run a batch's passes while the next batch is written.
+    overlap: bool,
+    /// The clock of the last batch written, whose passes have not run yet.
+    passes_due: Option<DateTime<Utc>>,
     totals: ReplayTotals,
 }
 
-impl Replay {
-    /// A replay through `manager`, writing `batch_size` events per transaction (at least 1).
-    pub fn new(manager: PipelineManager, batch_size: usize) -> Replay {
-        Replay::with_writers(vec![manager], batch_size)
-    }
+/// How a [`Replay`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Events per batch (at least 1).
+    pub batch_size: usize,
+    /// Concurrent transactions each batch is split among (at least 1).
+    pub writers: usize,
+    /// Run each batch's pipeline passes while the next batch is written, rather than after it.
+    pub overlap_passes: bool,
+}
 
-    /// A replay through several writers, one per manager (all on the same store), each batch
-    /// of `batch_size` events split among them; see the module documentation. With no
-    /// manager at all there is nothing to replay through: see [`Replay::new`].
-    ///
-    /// # Panics
-    /// When `managers` is empty.
-    pub fn with_writers(mut managers: Vec<PipelineManager>, batch_size: usize) -> Replay {
-        assert!(!managers.is_empty(), "a replay needs at least one writer");
-        let batch_size = batch_size.max(1);
-        let triggers = Arc::clone(managers[0].trigger_manager().triggers());
+impl ReplayOptions {
+    /// What suits `backend`, measured (BENCHMARKS.md): on PostgreSQL two writers and
+    /// overlapping passes; on MySQL overlapping passes only (concurrent stream inserts
+    /// deadlock on InnoDB's index locks); on SQLite neither (one writer at a time, and a pass
+    /// beside the writer only waits for its lock).
+    pub fn for_backend(backend: Backend, batch_size: usize) -> ReplayOptions {
+        let (writers, overlap_passes) = match backend {
+            Backend::Postgres => (2, true),
+            Backend::MySql => (1, true),
+            Backend::Sqlite => (1, false),
+        };
+        ReplayOptions {
+            batch_size,
+            writers,
+            overlap_passes,
+        }
+    }
+}
+
+impl Replay {
+    /// A replay as `options` say, through managers made by `make` (all on the same store):
+    /// one per writer, and as many again for the pipeline passes; see the module
+    /// documentation.
+    pub fn new(mut make: impl FnMut() -> PipelineManager, options: ReplayOptions) -> Replay {
+        let writers = options.writers.max(1);
+        let batch_size = options.batch_size.max(1);
+        let mut writer_managers: Vec<PipelineManager> = (0..writers).map(|_| make()).collect();
+        let passers = (0..writers).map(|_| make()).collect();
+        let triggers = Arc::clone(writer_managers[0].trigger_manager().triggers());
         Replay {
-            managers,
+            writers: writer_managers,
+            passers,
             triggers,
             batch: Vec::with_capacity(batch_size),
             batch_size,
             clock: None,
+            overlap: options.overlap_passes,
+            passes_due: None,
             totals: ReplayTotals::default(),
         }
     }
@@ -92,33 +126,29 @@ impl Replay {
         &self.totals
     }
 
-    /// The first writer's pipeline manager (and through it its trigger manager).
-    pub fn manager(&mut self) -> &mut PipelineManager {
-        &mut self.managers[0]
-    }
-
     /// How many writers the batches are split among.
     pub fn writers(&self) -> usize {
-        self.managers.len()
+        self.writers.len()
     }
 
-    /// The per-trigger counters of every writer, summed.
+    /// The per-trigger counters of every writer and pass runner, summed.
     pub fn counters(&mut self) -> DebugCounters {
         let mut sum = DebugCounters::new(self.triggers.len());
-        for manager in &mut self.managers {
+        for manager in self.writers.iter_mut().chain(&mut self.passers) {
             sum.absorb(manager.trigger_manager().counters());
         }
         sum
     }
 
-    /// Queues an event; writes the batch when it is full.
+    /// Queues an event; writes the batch when it is full (while the previous batch's passes
+    /// run, when they overlap).
     ///
     /// # Errors
     /// As [`Self::flush`].
     pub async fn push(&mut self, event: Event) -> Result<()> {
         self.batch.push(event);
         if self.batch.len() >= self.batch_size {
-            self.flush().await?;
+            self.write_batch().await?;
         }
         Ok(())
     }
@@ -129,6 +159,24 @@ impl Replay {
     /// # Errors
     /// A store error, or an expiration that cannot be evaluated.
     pub async fn flush(&mut self) -> Result<()> {
+        self.write_batch().await?;
+        if let Some(clock) = self.passes_due.take() {
+            let (pass, outcome) = run_passes(&mut self.passers, clock).await;
+            self.totals.pipelines.absorb(&pass);
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued events while the passes due from the batch before run, and leaves
+    /// this batch's passes due (without overlapping passes: writes, then runs them).
+    ///
+    /// The passes at the previous batch's clock take only streams due by then, and this
+    /// batch's events come at that clock or later, when such streams no longer take events
+    /// (see the trigger manager's event-time clock), so the two do not depend on each other's
+    /// order: a stream this batch finds past its fire time is closed and a new one opened,
+    /// whether or not a pass has fired it yet.
+    async fn write_batch(&mut self) -> Result<()> {
         let newest = self.batch.iter().map(|e| e.timestamp).max();
         let start = match (self.clock, self.batch.first()) {
             (Some(clock), _) => clock,
@@ -137,62 +185,31 @@ impl Replay {
         };
         let clock = newest.map_or(start, |newest| start.max(newest));
         self.clock = Some(clock);
-        if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-            let added = self.write(batch, start).await?;
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        if !self.overlap {
+            let added = write(&mut self.writers, &self.triggers, batch, start).await?;
             self.totals.ingest.absorb(&added);
             self.totals.batches += 1;
-        }
-        self.run_passes(clock).await
-    }
-
-    /// Writes one batch, split among the writers when there are several.
-    async fn write(&mut self, batch: Vec<Event>, start: DateTime<Utc>) -> Result<AddReport> {
-        if self.managers.len() == 1 {
-            return self.managers[0]
-                .trigger_manager()
-                .add_events_event_time(&batch, start)
-                .await;
-        }
-        let writers = self.managers.len();
-        let writer_of = partition(&self.triggers, &batch, writers);
-        let mut parts: Vec<(Vec<Event>, Vec<DateTime<Utc>>)> = vec![Default::default(); writers];
-        let mut now = start;
-        for (event, writer) in batch.into_iter().zip(writer_of) {
-            now = now.max(event.timestamp);
-            let part = &mut parts[writer];
-            part.0.push(event);
-            part.1.push(now);
-        }
-        let written = join_all(
-            self.managers
-                .iter_mut()
-                .zip(&parts)
-                .filter(|(_, (events, _))| !events.is_empty())
-                .map(|(manager, (events, nows))| {
-                    manager.trigger_manager().add_events_at(events, nows)
-                }),
-        )
-        .await;
-        let mut report = AddReport::default();
-        for added in written {
-            report.absorb(&added?);
-        }
-        Ok(report)
-    }
-
-    /// Runs pipeline passes at `clock` on every writer until each finds nothing to do.
-    async fn run_passes(&mut self, clock: DateTime<Utc>) -> Result<()> {
-        let passes = join_all(
-            self.managers
-                .iter_mut()
-                .map(|manager| passes_until_idle(manager, clock)),
-        )
-        .await;
-        for (pass, outcome) in passes {
+            let (pass, outcome) = run_passes(&mut self.passers, clock).await;
             self.totals.pipelines.absorb(&pass);
-            outcome?;
+            return outcome;
         }
+        let due = self.passes_due.replace(clock);
+        let passes = async {
+            match due {
+                Some(due) => run_passes(&mut self.passers, due).await,
+                None => (PassReport::default(), Ok(())),
+            }
+        };
+        let (added, (pass, outcome)) = tokio::join!(
+            write(&mut self.writers, &self.triggers, batch, start),
+            passes
+        );
+        self.totals.pipelines.absorb(&pass);
+        let added = added?;
+        outcome?;
+        self.totals.ingest.absorb(&added);
+        self.totals.batches += 1;
         Ok(())
     }
 
@@ -207,10 +224,72 @@ impl Replay {
             && self.clock.is_none_or(|clock| at > clock)
         {
             self.clock = Some(at);
-            self.run_passes(at).await?;
+            let (pass, outcome) = run_passes(&mut self.passers, at).await;
+            self.totals.pipelines.absorb(&pass);
+            outcome?;
         }
         Ok(self.totals)
     }
+}
+
+/// Writes one batch, split among the writers when there are several.
+async fn write(
+    writers: &mut [PipelineManager],
+    triggers: &[TriggerDefinition],
+    batch: Vec<Event>,
+    start: DateTime<Utc>,
+) -> Result<AddReport> {
+    if let [writer] = writers {
+        return writer
+            .trigger_manager()
+            .add_events_event_time(&batch, start)
+            .await;
+    }
+    let writer_of = partition(triggers, &batch, writers.len());
+    let mut parts: Vec<(Vec<Event>, Vec<DateTime<Utc>>)> = vec![Default::default(); writers.len()];
+    let mut now = start;
+    for (event, writer) in batch.into_iter().zip(writer_of) {
+        now = now.max(event.timestamp);
+        let part = &mut parts[writer];
+        part.0.push(event);
+        part.1.push(now);
+    }
+    let written = join_all(
+        writers
+            .iter_mut()
+            .zip(&parts)
+            .filter(|(_, (events, _))| !events.is_empty())
+            .map(|(manager, (events, nows))| manager.trigger_manager().add_events_at(events, nows)),
+    )
+    .await;
+    let mut report = AddReport::default();
+    for added in written {
+        report.absorb(&added?);
+    }
+    Ok(report)
+}
+
+/// Runs pipeline passes at `clock` on every manager at once until each finds nothing to do.
+/// Returns what they did, also when one of them ended in an error.
+async fn run_passes(
+    managers: &mut [PipelineManager],
+    clock: DateTime<Utc>,
+) -> (PassReport, Result<()>) {
+    let passes = join_all(
+        managers
+            .iter_mut()
+            .map(|manager| passes_until_idle(manager, clock)),
+    )
+    .await;
+    let mut total = PassReport::default();
+    let mut outcome = Ok(());
+    for (pass, result) in passes {
+        total.absorb(&pass);
+        if outcome.is_ok() {
+            outcome = result;
+        }
+    }
+    (total, outcome)
 }
 
 /// How many times in a row a pipeline pass is retried after a transient error (a deadlock

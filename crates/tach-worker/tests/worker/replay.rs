@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{Duration, TimeZone, Utc};
 use tach_notigen::{Envelope, Generator, NotigenConfig};
 use tach_store::{Event, EventFilter, Store, StreamFilter, StreamState};
-use tach_worker::{Replay, far_future};
+use tach_worker::{Replay, ReplayOptions, far_future};
 
 use tach_store::Backend;
 
@@ -56,7 +56,9 @@ async fn two_days_replay_fires_usage_streams_and_drains() {
         .count();
     assert!(exists > 0, "notigen emitted no exists");
     on_all_backends(async |store: Store, _db| {
-        let mut replay = Replay::new(setup().pipeline_manager(store.clone()), 500);
+        // As `tach replay` does on this backend (passes beside the next batch on the servers).
+        let options = ReplayOptions::for_backend(store.backend(), 500);
+        let mut replay = Replay::new(|| setup().pipeline_manager(store.clone()), options);
         for event in events.clone() {
             replay.push(event).await.unwrap();
         }
@@ -134,7 +136,7 @@ async fn two_days_replay_fires_usage_streams_and_drains() {
 
         // Replaying the same notifications again stores nothing new.
         let before = store.count_streams(&StreamFilter::default()).await.unwrap();
-        let mut again = Replay::new(setup().pipeline_manager(store.clone()), 500);
+        let mut again = Replay::new(|| setup().pipeline_manager(store.clone()), options);
         for event in events.clone() {
             again.push(event).await.unwrap();
         }
@@ -178,7 +180,12 @@ async fn streams_do_not_depend_on_the_batch_size() {
         let db = TestDb::create(Backend::Sqlite).await;
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
-        let mut replay = Replay::new(setup().pipeline_manager(store.clone()), batch_size);
+        let options = ReplayOptions {
+            batch_size,
+            writers: 1,
+            overlap_passes: false,
+        };
+        let mut replay = Replay::new(|| setup().pipeline_manager(store.clone()), options);
         for event in events.clone() {
             replay.push(event).await.unwrap();
         }
@@ -194,22 +201,25 @@ async fn streams_do_not_depend_on_the_batch_size() {
     assert!(big.1 == small.1, "the streams differ");
 }
 
-/// Several writers split each batch among concurrent transactions, yet make the same streams,
-/// with the same events, as one writer, on every backend.
+/// Several writers split each batch among concurrent transactions, and each batch's passes run
+/// while the next batch is written, yet they make the same streams, with the same events, as
+/// one writer running the passes after each batch, on every backend.
 #[tokio::test]
 async fn streams_do_not_depend_on_the_writers() {
     let events = two_days();
     for backend in backends() {
         eprintln!("--- {backend}");
         let mut results = Vec::new();
-        for writers in [1, 3] {
+        for (writers, overlap_passes) in [(1, false), (3, true)] {
             let db = TestDb::create(backend).await;
             let store = Store::connect(&db.url).await.unwrap();
             store.migrate().await.unwrap();
-            let managers = (0..writers)
-                .map(|_| setup().pipeline_manager(store.clone()))
-                .collect();
-            let mut replay = Replay::with_writers(managers, 400);
+            let options = ReplayOptions {
+                batch_size: 400,
+                writers,
+                overlap_passes,
+            };
+            let mut replay = Replay::new(|| setup().pipeline_manager(store.clone()), options);
             assert_eq!(replay.writers(), writers);
             for event in events.clone() {
                 replay.push(event).await.unwrap();

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tach_distiller::Distiller;
-use tach_store::Backend;
-use tach_worker::{Replay, ReplayTotals, WorkerSetup, far_future};
+use tach_worker::{Replay, ReplayOptions, ReplayTotals, WorkerSetup, far_future};
 
 use crate::cmd::db;
 use crate::progress::Progress;
@@ -47,10 +46,6 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     writers: Option<usize>,
 }
-
-/// Writers of a replay into PostgreSQL unless `--writers` says otherwise (3 measured no
-/// faster than 2 on two cores; BENCHMARKS.md).
-const POSTGRES_WRITERS: usize = 2;
 
 /// What reading the files gave.
 #[derive(Debug, Default)]
@@ -95,14 +90,11 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
     let started = Instant::now();
-    let writers = args.writers.unwrap_or(match store.backend() {
-        Backend::Postgres => POSTGRES_WRITERS,
-        Backend::Sqlite | Backend::MySql => 1,
-    });
-    let managers = (0..writers)
-        .map(|_| setup.pipeline_manager(store.clone()))
-        .collect();
-    let mut replay = Replay::with_writers(managers, args.batch_size);
+    let mut options = ReplayOptions::for_backend(store.backend(), args.batch_size);
+    if let Some(writers) = args.writers {
+        options.writers = writers;
+    }
+    let mut replay = Replay::new(|| setup.pipeline_manager(store.clone()), options);
     let mut reading = Reading::default();
     let mut progress = Progress::new();
     let mut done_bytes = 0u64;
