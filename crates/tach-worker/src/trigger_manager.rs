@@ -95,8 +95,8 @@ impl Clock {
     /// Whether `stream` takes an event at clock time `now`. Live, an open stream takes events
     /// until its expiry, even past its fire time until a worker fires it (as in winchester).
     /// On the event-time clock a stream also stops at its fire time, as if a worker had fired
-    /// it then, so that a replay's streams do not depend on where its batches end (the
-    /// pipeline passes run between batches).
+    /// it then, so that a replay's streams do not depend on where its batches end, nor on
+    /// whether the pipeline passes run between batches or beside the next one.
     fn takes(self, stream: &StreamProgress, now: DateTime<Utc>) -> bool {
         match self {
             Clock::Fixed => stream.accepts_at(now),
