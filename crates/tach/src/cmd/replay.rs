@@ -83,7 +83,18 @@ async fn replay(args: &Args, until: Option<DateTime<Utc>>) -> anyhow::Result<Exi
             .context("cannot load triggers and pipelines")?;
     // Counters are reported once, in the summary, rather than reset every period.
     setup.statistics_period = Duration::MAX;
-    let store = db::connect_checked(&config, &args.config).await?;
+    // With --writers, a connection for each writer's transaction and each pass runner's, plus
+    // two for the store's background work (the default pool fits the default writers).
+    let options = tach_store::ConnectOptions {
+        max_connections: args.writers.map(|w| {
+            u32::try_from(w)
+                .unwrap_or(u32::MAX)
+                .saturating_mul(2)
+                .saturating_add(2)
+        }),
+        ..Default::default()
+    };
+    let store = db::connect_checked_opts(&config, &args.config, &options).await?;
     let total_bytes: u64 = args
         .files
         .iter()
