@@ -15,7 +15,11 @@ use chrono::{DateTime, Utc};
 use tach_engine::{Environment, HandlerRegistry, Pipeline, PipelineConfig, TriggerDefinition};
 use tach_store::{ClaimKind, Store, StreamRow, StreamState};
 
-use crate::trigger_manager::{AddReport, TriggerManager};
+use crate::trigger_manager::{AddReport, TriggerManager, backoff};
+
+/// How many times in a row [`PipelineManager::run_until_idle`] retries a pass after a
+/// transient error (a deadlock between concurrent workers' claims and inserts on MySQL, say).
+const PASS_RETRIES: u32 = 5;
 use crate::{Error, Result};
 
 /// What one [`PipelineManager::run_once`] pass did.
@@ -188,17 +192,39 @@ impl PipelineManager {
     }
 
     /// Runs passes at `now` until one finds nothing to do (new events can make more streams
-    /// ready). Returns the sum of the passes.
+    /// ready), retrying a pass after a transient error (a deadlock, say) a few times in a row.
+    /// Returns the sum of the passes.
     ///
     /// # Errors
-    /// As [`Self::run_once`].
+    /// As [`Self::run_once`], once the retries are spent or at once for other errors.
     pub async fn run_until_idle(&mut self, now: DateTime<Utc>) -> Result<PassReport> {
         let mut total = PassReport::default();
+        self.run_until_idle_into(now, &mut total).await?;
+        Ok(total)
+    }
+
+    /// As [`Self::run_until_idle`], counting into `total` as it goes, so that what the passes
+    /// did before an error is still counted.
+    ///
+    /// # Errors
+    /// As [`Self::run_until_idle`].
+    pub async fn run_until_idle_into(
+        &mut self,
+        now: DateTime<Utc>,
+        total: &mut PassReport,
+    ) -> Result<()> {
+        let mut failures = 0;
         loop {
-            let pass = self.run_once(now).await?;
-            total.absorb(&pass);
-            if pass.handled() == 0 || self.stopping() {
-                return Ok(total);
+            let before = total.handled();
+            match self.run_once_into(now, total).await {
+                Ok(()) if total.handled() == before || self.stopping() => return Ok(()),
+                Ok(()) => failures = 0,
+                Err(e) if e.is_transient() && failures < PASS_RETRIES => {
+                    failures += 1;
+                    tracing::warn!(error = %e, attempt = failures, "Retrying a pipeline pass.");
+                    tokio::time::sleep(backoff(u64::from(failures))).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }

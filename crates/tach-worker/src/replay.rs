@@ -13,6 +13,7 @@
 //! one writer. The passes run on as many managers at once (claims are compare-and-set); the
 //! events their handlers add are stored as live ingest processes would store them.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use tach_store::Backend;
 
 use crate::Result;
 use crate::pipeline_manager::{PassReport, PipelineManager};
-use crate::trigger_manager::{AddReport, backoff};
+use crate::trigger_manager::{AddReport, event_clock};
 
 /// A time after every realistic stream's fire and expiry times (9999-01-01T00:00:00Z), used
 /// by `--drain`.
@@ -247,10 +248,9 @@ async fn write(
             .await;
     }
     let writer_of = partition(triggers, &batch, writers.len());
+    let nows = event_clock(&batch, start);
     let mut parts: Vec<(Vec<Event>, Vec<DateTime<Utc>>)> = vec![Default::default(); writers.len()];
-    let mut now = start;
-    for (event, writer) in batch.into_iter().zip(writer_of) {
-        now = now.max(event.timestamp);
+    for ((event, now), writer) in batch.into_iter().zip(nows).zip(writer_of) {
         let part = &mut parts[writer];
         part.0.push(event);
         part.1.push(now);
@@ -276,11 +276,11 @@ async fn run_passes(
     managers: &mut [PipelineManager],
     clock: DateTime<Utc>,
 ) -> (PassReport, Result<()>) {
-    let passes = join_all(
-        managers
-            .iter_mut()
-            .map(|manager| passes_until_idle(manager, clock)),
-    )
+    let passes = join_all(managers.iter_mut().map(|manager| async {
+        let mut pass = PassReport::default();
+        let outcome = manager.run_until_idle_into(clock, &mut pass).await;
+        (pass, outcome)
+    }))
     .await;
     let mut total = PassReport::default();
     let mut outcome = Ok(());
@@ -291,33 +291,6 @@ async fn run_passes(
         }
     }
     (total, outcome)
-}
-
-/// How many times in a row a pipeline pass is retried after a transient error (a deadlock
-/// between writers' claims and inserts on MySQL, say).
-const PASS_RETRIES: u32 = 5;
-
-/// Passes of `manager` at `clock` until one finds nothing to do, retrying transient errors as
-/// `tach pipeline` does. Returns what the passes did, also when they end in an error.
-async fn passes_until_idle(
-    manager: &mut PipelineManager,
-    clock: DateTime<Utc>,
-) -> (PassReport, Result<()>) {
-    let mut total = PassReport::default();
-    let mut failures = 0;
-    loop {
-        let before = total.handled();
-        match manager.run_once_into(clock, &mut total).await {
-            Ok(()) if total.handled() == before || manager.stopping() => return (total, Ok(())),
-            Ok(()) => failures = 0,
-            Err(e) if e.is_transient() && failures < PASS_RETRIES => {
-                failures += 1;
-                tracing::warn!(error = %e, attempt = failures, "Retrying a pipeline pass.");
-                tokio::time::sleep(backoff(u64::from(failures))).await;
-            }
-            Err(e) => return (total, Err(e)),
-        }
-    }
 }
 
 /// The writer of each of `events` (`writers` at least 1). Events that share a stream, directly
@@ -337,29 +310,18 @@ fn partition(triggers: &[TriggerDefinition], events: &[Event], writers: usize) -
             }
         }
     }
-    let mut sizes: HashMap<usize, usize> = HashMap::new();
     let roots: Vec<usize> = (0..events.len()).map(|i| groups.root(i)).collect();
-    for &root in &roots {
-        *sizes.entry(root).or_default() += 1;
-    }
-    let mut by_size: Vec<(usize, usize)> = sizes.into_iter().collect();
-    // Largest first; ties by first event, so that a batch always splits the same way.
-    by_size.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut heads: Vec<usize> = (0..events.len()).filter(|&i| roots[i] == i).collect();
+    // Largest first; ties by index, so that a batch always splits the same way.
+    heads.sort_unstable_by_key(|&head| (Reverse(groups.size[head]), head));
     let mut load = vec![0usize; writers.max(1)];
-    let mut writer_of: HashMap<usize, usize> = HashMap::with_capacity(by_size.len());
-    for (root, size) in by_size {
-        let (least, _) = load
-            .iter()
-            .enumerate()
-            .min_by_key(|&(w, &n)| (n, w))
-            .unwrap_or((0, &0));
-        load[least] += size;
-        writer_of.insert(root, least);
+    let mut writer_of_head = vec![0usize; events.len()];
+    for head in heads {
+        let least = (0..load.len()).min_by_key(|&w| (load[w], w)).unwrap_or(0);
+        load[least] += groups.size[head];
+        writer_of_head[head] = least;
     }
-    roots
-        .iter()
-        .map(|root| writer_of.get(root).copied().unwrap_or(0))
-        .collect()
+    roots.iter().map(|&root| writer_of_head[root]).collect()
 }
 
 /// Disjoint sets of event indexes (union by size, path halving).

@@ -82,6 +82,18 @@ pub(crate) fn backoff(attempt: u64) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
+/// Each event's time on the event-time clock: `max(start, newest timestamp among it and the
+/// events before it)`.
+pub(crate) fn event_clock(events: &[Event], start: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    events
+        .iter()
+        .scan(start, |now, event| {
+            *now = (*now).max(event.timestamp);
+            Some(*now)
+        })
+        .collect()
+}
+
 /// Which clock events are added on; each event's clock time is given with the batch.
 #[derive(Debug, Clone, Copy)]
 enum Clock {
@@ -225,13 +237,7 @@ impl TriggerManager {
         events: &[Event],
         start: DateTime<Utc>,
     ) -> Result<AddReport> {
-        let nows: Vec<DateTime<Utc>> = events
-            .iter()
-            .scan(start, |now, event| {
-                *now = (*now).max(event.timestamp);
-                Some(*now)
-            })
-            .collect();
+        let nows = event_clock(events, start);
         self.add_with_clock(events, &nows, Clock::EventTime).await
     }
 
