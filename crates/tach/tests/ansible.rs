@@ -12,13 +12,8 @@ use std::time::{Duration, Instant};
 use common::{stderr, stdout, tach};
 use hyper::Method;
 use klug::{Client, Error};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use sqlx::{AnyConnection, Connection as _, Row};
-use tach_notigen::{Envelope, Generator, NotigenConfig};
-
-/// The local RabbitMQ the rendered ingest section consumes from.
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use lapin::options::QueueDeleteOptions;
+use lapin::{Connection, ConnectionProperties};
 
 /// The repository's ansible/ directory.
 fn ansible_dir() -> PathBuf {
@@ -146,7 +141,7 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
     // tach ingest takes the rendered ingest section (unknown or malformed keys stop it at
     // start-up), consumes the rendered queue, and stops cleanly on SIGTERM.
     let url = format!("sqlite://{}/tach.db", dir.display());
-    let before = event_count(&url).await;
+    let (before, _) = common::event_counts(&url).await;
     let mut ingest = Command::new(env!("CARGO_BIN_EXE_tach"))
         .args(["ingest", "--config", config])
         .current_dir(&dir)
@@ -168,12 +163,19 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
         "tach.ansible".to_owned(),
         format!("tach.ansible.{}", std::process::id()),
     );
-    let sent = publish(&exchange, &queue, 25).await;
+    let sent = common::notifications(25, 29, false);
+    common::publish_amqp(
+        &exchange,
+        &queue,
+        sent.iter().map(|l| l.as_bytes().to_vec()),
+    )
+    .await;
+    let sent = sent.len() as i64;
     let started = Instant::now();
-    let mut stored = event_count(&url).await - before;
+    let mut stored = common::event_counts(&url).await.0 - before;
     while stored < sent && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        stored = event_count(&url).await - before;
+        stored = common::event_counts(&url).await.0 - before;
     }
     common::signal(&ingest, "-TERM");
     let out = ingest.wait_with_output().expect("waiting for tach ingest");
@@ -188,67 +190,9 @@ async fn the_rendered_configuration_runs_tach_and_a_second_run_changes_nothing()
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Rows in `events` of the database at `url`.
-async fn event_count(url: &str) -> i64 {
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(url)
-        .await
-        .expect("opening the database");
-    let row = sqlx::query("SELECT COUNT(*) FROM events")
-        .fetch_one(&mut conn)
-        .await
-        .expect("counting events");
-    conn.close().await.ok();
-    row.try_get(0).expect("a count")
-}
-
-/// Publishes `n` new notifications (notigen, seed 29) to `exchange` with routing key `key`,
-/// confirmed by the broker. Returns how many.
-async fn publish(exchange: &str, key: &str, n: usize) -> i64 {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ on 127.0.0.1:5672");
-    let ch = conn.create_channel().await.expect("a channel");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("publisher confirms");
-    let generator = Generator::new(NotigenConfig {
-        seed: 29,
-        count: Some(n as u64),
-        duration: None,
-        ..NotigenConfig::default()
-    });
-    let mut sent = 0;
-    for notification in generator {
-        let mut body = String::new();
-        notification.write_json(Envelope::Bare, &mut body);
-        let confirm = ch
-            .basic_publish(
-                exchange.into(),
-                key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                body.as_bytes(),
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publishing");
-        let confirmation = confirm.await.expect("a confirmation");
-        assert!(
-            confirmation.is_ack() && confirmation.take_message().is_none(),
-            "the broker routed no queue for {key}"
-        );
-        sent += 1;
-    }
-    conn.close(200, "done".into()).await.ok();
-    sent
-}
-
 /// Deletes the test's queue (its exchange is shared by every run of this test).
 async fn delete_queue(queue: &str) {
-    if let Ok(conn) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await {
+    if let Ok(conn) = Connection::connect(common::AMQP_URL, ConnectionProperties::default()).await {
         if let Ok(ch) = conn.create_channel().await {
             ch.queue_delete(queue.into(), QueueDeleteOptions::default())
                 .await

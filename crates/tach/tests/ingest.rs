@@ -15,21 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use common::{Server, ServerDb, repo_config, signal, stderr, tach, workdir_with};
+use common::{
+    AMQP_URL, Server, ServerDb, event_counts, notifications, publish_amqp, repo_config, signal,
+    stderr, tach, workdir_with,
+};
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use sqlx::{AnyConnection, Connection as _, Row};
 use tach_distiller::Distiller;
-use tach_notigen::{Envelope, Generator, NotigenConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const KAFKA: &str = "127.0.0.1:9092";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -41,25 +41,6 @@ fn unique(tag: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// `count` notigen notifications (oslo envelopes when `oslo`), as JSON text.
-fn notifications(count: u64, seed: u64, oslo: bool) -> Vec<String> {
-    let envelope = if oslo { Envelope::Oslo } else { Envelope::Bare };
-    Generator::new(NotigenConfig {
-        seed,
-        operations_per_hour: 3000.0,
-        start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap(),
-        duration: None,
-        count: Some(count),
-        envelope,
-    })
-    .map(|n| {
-        let mut line = String::new();
-        n.write_json(envelope, &mut line);
-        line
-    })
-    .collect()
 }
 
 /// What the repository's distiller makes of `lines`: the message ids of the stored events and
@@ -123,32 +104,8 @@ async fn amqp() -> (Connection, Channel) {
 async fn publish(names: &Names, bodies: impl IntoIterator<Item = Vec<u8>>) {
     let (conn, ch) = amqp().await;
     declare(&ch, names).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let mut pending = Vec::new();
-    for body in bodies {
-        let confirm = ch
-            .basic_publish(
-                names.exchange.as_str().into(),
-                names.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap();
-        pending.push(confirm);
-        if pending.len() >= 1000 {
-            for c in pending.drain(..) {
-                assert!(c.await.unwrap().is_ack());
-            }
-        }
-    }
-    for c in pending {
-        assert!(c.await.unwrap().is_ack());
-    }
     conn.close(200, "done".into()).await.ok();
+    publish_amqp(&names.exchange, &names.queue, bodies).await;
 }
 
 async fn declare(ch: &Channel, names: &Names) {
@@ -321,18 +278,6 @@ fn terminate(mut child: Child, dir: &Path, log: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// (rows, distinct message ids) in `events`.
-async fn event_counts(url: &str) -> (i64, i64) {
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(url).await.unwrap();
-    let row = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM events")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    (row.try_get(0).unwrap(), row.try_get(1).unwrap())
 }
 
 /// Waits until `events` holds `n` rows (panics after `timeout`, showing the worker's log).

@@ -9,8 +9,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration, TimeZone, Utc};
-use sqlx::{AnyConnection, Connection, Executor};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, ConnectionProperties};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use tach_notigen::{Envelope, Generator, NotigenConfig};
+
+/// The local RabbitMQ.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -129,6 +134,94 @@ pub fn notigen_lines(days: i64) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// `count` notigen notifications (oslo envelopes when `oslo`), as JSON text.
+pub fn notifications(count: u64, seed: u64, oslo: bool) -> Vec<String> {
+    let envelope = if oslo { Envelope::Oslo } else { Envelope::Bare };
+    Generator::new(NotigenConfig {
+        seed,
+        operations_per_hour: 3000.0,
+        start: Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid start"),
+        duration: None,
+        count: Some(count),
+        envelope,
+    })
+    .map(|n| {
+        let mut line = String::new();
+        n.write_json(envelope, &mut line);
+        line
+    })
+    .collect()
+}
+
+/// Publishes `bodies` to `exchange` with `routing_key` on the local RabbitMQ, each mandatory
+/// and confirmed: panics unless the broker routed every one to a queue and acknowledged it.
+pub async fn publish_amqp(
+    exchange: &str,
+    routing_key: &str,
+    bodies: impl IntoIterator<Item = Vec<u8>>,
+) {
+    let conn = lapin::Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ on 127.0.0.1:5672");
+    let ch = conn.create_channel().await.expect("a channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("publisher confirms");
+    let mut pending = Vec::new();
+    for body in bodies {
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &body,
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publishing");
+        pending.push(confirm);
+        if pending.len() >= 1000 {
+            for c in pending.drain(..) {
+                assert_routed(c.await.expect("a confirmation"), routing_key);
+            }
+        }
+    }
+    for c in pending {
+        assert_routed(c.await.expect("a confirmation"), routing_key);
+    }
+    conn.close(200, "done".into()).await.ok();
+}
+
+fn assert_routed(confirmation: lapin::Confirmation, routing_key: &str) {
+    assert!(
+        confirmation.is_ack() && confirmation.take_message().is_none(),
+        "the broker routed no queue for {routing_key}"
+    );
+}
+
+/// (rows, distinct message ids) in `events` of the database at `url`.
+pub async fn event_counts(url: &str) -> (i64, i64) {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url)
+        .await
+        .expect("opening the database");
+    let row = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM events")
+        .fetch_one(&mut conn)
+        .await
+        .expect("counting events");
+    conn.close().await.ok();
+    (
+        row.try_get(0).expect("a count"),
+        row.try_get(1).expect("a count"),
+    )
 }
 
 /// A database server the process tests run against.
