@@ -543,3 +543,109 @@ async fn pipelines_that_do_not_read_traits_get_their_events_without_them() {
     })
     .await;
 }
+
+/// Makes the database fail the claims of `fail` (the numbers of the rows the claims move
+/// into `firing` or `expiring`, counted from 1 across statements) with a transient error: a deadlock
+/// (PostgreSQL SQLSTATE 40P01, MySQL error 1213), raised by a trigger on `streams`. The count
+/// is a sequence, so it survives the rollback of the failed statement.
+async fn inject_claim_faults(db: &crate::common::TestDb, fail: &str) {
+    use sqlx::{Connection, Executor};
+    let (firing, expiring) = (StreamState::Firing.code(), StreamState::Expiring.code());
+    let statements = match db.backend {
+        tach_store::Backend::Postgres => vec![
+            "CREATE SEQUENCE fault_rows".to_owned(),
+            format!(
+                "CREATE FUNCTION fault() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.state IN ({firing}, {expiring}) AND OLD.state <> NEW.state \
+                 AND nextval('fault_rows') IN ({fail}) THEN \
+                 RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER fault BEFORE UPDATE ON streams FOR EACH ROW EXECUTE FUNCTION fault()"
+                .to_owned(),
+        ],
+        tach_store::Backend::MySql => vec![
+            "CREATE SEQUENCE fault_rows NOCACHE".to_owned(),
+            format!(
+                "CREATE TRIGGER fault BEFORE UPDATE ON streams FOR EACH ROW BEGIN \
+                 IF NEW.state IN ({firing}, {expiring}) AND OLD.state <> NEW.state \
+                 AND NEXT VALUE FOR fault_rows IN ({fail}) THEN \
+                 SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'injected deadlock', \
+                 MYSQL_ERRNO = 1213; END IF; END"
+            ),
+        ],
+        tach_store::Backend::Sqlite => unreachable!("SQLite triggers cannot raise a busy error"),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for sql in statements {
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// How many rows the fault trigger of [`inject_claim_faults`] has counted.
+async fn fault_rows_counted(db: &crate::common::TestDb) -> i64 {
+    let sql = match db.backend {
+        tach_store::Backend::Postgres => "SELECT last_value::text FROM fault_rows",
+        _ => "SELECT CAST(next_not_cached_value - 1 AS CHAR) FROM fault_rows",
+    };
+    db.query_text(sql).await.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_pass_retries_transient_errors_and_counts_the_work_done_before_them() {
+    crate::common::on_server_backends(async |store: Store, db| {
+        let mut setup = setup();
+        setup.settings.batch_size = 2;
+        let mut pm = setup.pipeline_manager(store.clone());
+        let mut events: Vec<Event> = (1..=5)
+            .map(|i| request_event(&format!("m{i}"), "x.end", &format!("r{i}"), t0()))
+            .collect();
+        events.push(request_event("m6", "x.start", "r6", t0()));
+        pm.trigger_manager()
+            .add_events(&events, t0())
+            .await
+            .unwrap();
+        // A pass claims up to two streams to fire, then up to two to expire. Pass 1: its fire
+        // claim takes rows 1 and 2 (two streams fire), its expire claim fails (row 3). Pass 2:
+        // its fire claim fails (row 4). Pass 3 fires two and expires r6 (rows 5 to 7), pass 4
+        // fires the last one (row 8), pass 5 finds nothing.
+        inject_claim_faults(db, "3, 4").await;
+        let pass = pm.run_until_idle(t0() + Duration::hours(1)).await.unwrap();
+        assert_eq!(fault_rows_counted(db).await, 8, "both faults were raised");
+        // The two streams fired in the pass that failed are counted too.
+        assert_eq!((pass.fired, pass.expired, pass.errors), (5, 1, 0));
+        for i in 1..=6 {
+            let streams = request_streams(&store, &format!("r{i}")).await;
+            assert_eq!(streams.len(), 1);
+            assert_eq!(streams[0].state, StreamState::Completed);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pass_gives_up_after_its_retries_and_leaves_the_streams_ready() {
+    crate::common::on_server_backends(async |store: Store, db| {
+        let mut pm = setup().pipeline_manager(store.clone());
+        pm.trigger_manager()
+            .add_events(&[request_event("m1", "x.end", "r1", t0())], t0())
+            .await
+            .unwrap();
+        inject_claim_faults(db, "1, 2, 3, 4, 5, 6").await;
+        let err = pm
+            .run_until_idle(t0() + Duration::hours(1))
+            .await
+            .expect_err("every claim fails");
+        assert!(err.is_transient(), "{err:?}");
+        assert!(format!("{err:?}").contains("injected deadlock"), "{err:?}");
+        // One attempt and five retries, then the error.
+        assert_eq!(fault_rows_counted(db).await, 6);
+        let r1 = &request_streams(&store, "r1").await[0];
+        assert_eq!(r1.state, StreamState::Active);
+        // Once the database recovers, the next pass fires it.
+        let pass = pm.run_until_idle(t0() + Duration::hours(1)).await.unwrap();
+        assert_eq!(pass.fired, 1);
+    })
+    .await;
+}
