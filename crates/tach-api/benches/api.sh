@@ -66,9 +66,33 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 
+# CPU time (clock ticks) used so far by the processes named $1 (all of them), or by pid $2.
+ticks() {
+  local pids=${2:-$(pgrep -x "$1" || true)} sum=0 p
+  for p in $pids; do
+    sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$sum"
+}
+case $backend in
+  postgres) server=postgres ;;
+  mysql) server=mariadbd ;;
+  *) server= ;;
+esac
+
 for path in "/v1/events?traits=instance_id:" "/v1/streams?distinguishing_traits=instance_id:"; do
   echo "== GET ${path}X, 16 connections, $duration"
-  IDS_FILE=$work/ids.txt API_PATH=$path \
+  api0=$(ticks "" $api) server0=$(ticks "${server:-none}")
+  out=$(IDS_FILE=$work/ids.txt API_PATH=$path \
     wrk -t2 -c16 -d"$duration" --latency -s "$root/crates/tach-api/benches/lookup.lua" \
-    "http://127.0.0.1:$port"
+    "http://127.0.0.1:$port")
+  api1=$(ticks "" $api) server1=$(ticks "${server:-none}")
+  echo "$out"
+  # Where the two cores go: CPU per request of the API process and of the database server.
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  awk -v n="$requests" -v hz="$(getconf CLK_TCK)" -v a=$((api1 - api0)) \
+      -v s=$((server1 - server0)) -v name="${server:-}" 'BEGIN {
+    printf "CPU per request: tach api %.3f ms", a / hz * 1000 / n
+    if (name != "") printf ", %s %.3f ms", name, s / hz * 1000 / n
+    printf "\n" }'
 done
