@@ -2,5 +2,6 @@
 
 mod common;
 mod concurrency;
+mod faults;
 mod managers;
 mod replay;
