@@ -237,3 +237,42 @@ fn each_service_unit_runs_its_tach_command_on_the_deployed_configuration() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tach_db role's settings as `tests/db_settings.yml` prints them on this host, with
+/// `extra` variables: (settings, the host's memory in MB).
+fn db_settings(extra: &[&str]) -> (serde_json::Value, u64) {
+    let mut args = vec!["-i", "localhost,", "-c", "local", "tests/db_settings.yml"];
+    for v in extra {
+        args.extend(["-e", v]);
+    }
+    let out = playbook(&args);
+    assert_ok("printing the tach_db settings", &out);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"msg\": \"settings="))
+        .unwrap_or_else(|| panic!("no settings in {text}"));
+    let (json, memory) = line
+        .trim_end_matches('"')
+        .split_once(" memtotal_mb=")
+        .unwrap_or_else(|| panic!("no memtotal_mb in {line}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&json.replace("\\\"", "\"")).expect("settings as JSON");
+    (json, memory.parse().expect("memtotal_mb"))
+}
+
+#[test]
+fn the_database_role_sizes_postgresql_to_the_host_memory() {
+    let (settings, memory) = db_settings(&[]);
+    assert!(memory > 0);
+    assert_eq!(
+        settings["shared_buffers"],
+        format!("{}MB", (memory / 4).min(8192))
+    );
+    assert_eq!(
+        settings["effective_cache_size"],
+        format!("{}MB", memory * 3 / 4)
+    );
+    let (settings, _) = db_settings(&["tach_db_shared_buffers=1GB"]);
+    assert_eq!(settings["shared_buffers"], "1GB");
+}
