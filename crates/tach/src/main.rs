@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// Every allocation of the process (see the dependency's comment in Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// tach: an event-stream processing pipeline for OpenStack notifications.
 #[derive(Debug, Parser)]
 #[command(name = "tach", version, about)]
