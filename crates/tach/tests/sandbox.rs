@@ -1,6 +1,7 @@
 //! The sandbox as a user starts it: `sandbox/start.sh` runs ingest, the pipeline worker, the
 //! API and a publishing notigen in a screen session on the local RabbitMQ; events arrive,
-//! streams complete and the API answers; `sandbox/stop.sh` ends every process.
+//! streams complete and the API answers; `sandbox/stop.sh` ends every process with SIGTERM,
+//! so that ingest drains its batches and the pipeline worker finishes its stream.
 
 mod common;
 
@@ -29,7 +30,7 @@ fn script(script: &str, session: &str, run: &Path, bind: &str) -> Output {
         .env("TACH_BIN_DIR", bin_dir)
         .env("RATE", "200")
         .env("RESET", "1")
-        .env("TACH_LOG", "warn")
+        .env("TACH_LOG", "info")
         .output()
         .expect("running a sandbox script")
 }
@@ -132,7 +133,26 @@ async fn the_sandbox_ingests_fires_and_answers_then_stops() {
     let out = script("stop.sh", &session, &run, &bind);
     guard.stopped = true;
     assert!(out.status.success(), "{}", common::stderr(&out));
+    // Ingest, pipeline worker, API and notigen, each ended by SIGTERM: ingest drained its
+    // batches in flight and the worker finished its stream.
+    assert!(
+        common::stdout(&out).contains("(4 tach processes ended)"),
+        "{}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
     assert!(!screen_sessions().contains(&format!(".{session}")));
+    let log = |f: &str| std::fs::read_to_string(run.join(f)).unwrap_or_default();
+    assert!(
+        log("ingest.log").contains("Ingest finished"),
+        "{}",
+        log("ingest.log")
+    );
+    assert!(
+        log("pipeline.log").contains("Stopping after the current stream"),
+        "{}",
+        log("pipeline.log")
+    );
     // The API went with the session, and the database stays.
     let deadline = Instant::now() + Duration::from_secs(10);
     while count(&client, "/v1/events/count", &[]).await.is_some() && Instant::now() < deadline {
