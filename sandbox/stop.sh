@@ -37,4 +37,13 @@ if [ ${#tach_pids[@]} -gt 0 ]; then
   [ $alive = 0 ] || echo "stop.sh: tach processes still running after ${wait_seconds} s; ending the session anyway" >&2
 fi
 screen -S "$session" -X quit
+# The session ends asynchronously: wait until screen no longer lists it.
+for _ in $(seq 50); do
+  kill -0 "$screen_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$screen_pid" 2>/dev/null; then
+  echo "stop.sh: screen session $session did not end" >&2
+  exit 1
+fi
 echo "sandbox stopped (${#tach_pids[@]} tach processes ended)"
