@@ -16,11 +16,11 @@ use tach_engine::{Environment, HandlerRegistry, Pipeline, PipelineConfig, Trigge
 use tach_store::{ClaimKind, Store, StreamRow, StreamState};
 
 use crate::trigger_manager::{AddReport, TriggerManager, backoff};
+use crate::{Error, Result};
 
 /// How many times in a row [`PipelineManager::run_until_idle`] retries a pass after a
 /// transient error (a deadlock between concurrent workers' claims and inserts on MySQL, say).
 const PASS_RETRIES: u32 = 5;
-use crate::{Error, Result};
 
 /// What one [`PipelineManager::run_once`] pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

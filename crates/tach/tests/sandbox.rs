@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -13,17 +13,13 @@ use hyper::Method;
 use klug::Client;
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// Runs `sandbox/<script>` with the test's session, directory and address.
 fn script(script: &str, session: &str, run: &Path, bind: &str) -> Output {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_tach"))
         .parent()
         .expect("the binary's directory");
     Command::new("bash")
-        .arg(repo().join("sandbox").join(script))
+        .arg(common::repo_config().join("../sandbox").join(script))
         .env("SANDBOX_SESSION", session)
         .env("SANDBOX_RUN", run)
         .env("SANDBOX_BIND", bind)
