@@ -7,7 +7,9 @@
 #
 # Environment: COUNT (notifications, default 1000000), DURATION (per wrk run, default 30s),
 # WORK (working directory, default /tmp/tach-api-bench-<backend>), REUSE=1 keeps an existing
-# database of an earlier run. Needs wrk (apt-get install wrk).
+# database of an earlier run, TACH (a tach binary to run instead of building this checkout's,
+# to compare builds), LOOKUPS (events, streams or both, the default). Prints each run's CPU
+# time per request of tach api and of the database server. Needs wrk (apt-get install wrk).
 set -euo pipefail
 
 backend=${1:-sqlite}
@@ -15,11 +17,11 @@ count=${COUNT:-1000000}
 duration=${DURATION:-30s}
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 work=${WORK:-/tmp/tach-api-bench-$backend}
-tach=$root/target/release/tach
+tach=${TACH:-$root/target/release/tach}
 port=${PORT:-8911}
 
 command -v wrk >/dev/null || { echo "api.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release -p tach --manifest-path "$root/Cargo.toml"
+[ -n "${TACH:-}" ] || cargo build --release -p tach --manifest-path "$root/Cargo.toml"
 mkdir -p "$work"
 cd "$work"
 
@@ -80,7 +82,13 @@ case $backend in
   *) server= ;;
 esac
 
-for path in "/v1/events?traits=instance_id:" "/v1/streams?distinguishing_traits=instance_id:"; do
+case ${LOOKUPS:-both} in
+  events) paths=("/v1/events?traits=instance_id:") ;;
+  streams) paths=("/v1/streams?distinguishing_traits=instance_id:") ;;
+  both) paths=("/v1/events?traits=instance_id:" "/v1/streams?distinguishing_traits=instance_id:") ;;
+  *) echo "api.sh: LOOKUPS is events, streams or both" >&2; exit 2 ;;
+esac
+for path in "${paths[@]}"; do
   echo "== GET ${path}X, 16 connections, $duration"
   api0=$(ticks "" $api) server0=$(ticks "${server:-none}")
   out=$(IDS_FILE=$work/ids.txt API_PATH=$path \
